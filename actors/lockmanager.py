@@ -1,0 +1,56 @@
+"""The lock-manager actor: a thin shell around a :class:`LockTable`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pykka
+
+from pexen.state.locktable import LockTable
+
+from .mailbox import ResultMailbox
+from .messages import AcquireLocks, LockDecisions, ReleaseLocks, RunEnded
+
+__all__ = ["LockManager"]
+
+log = logging.getLogger(__name__)
+
+
+class LockManager(pykka.ThreadingActor):
+    """Grants read-write locks, fairly, all of a task's at once.
+
+    Protocol:
+
+    - takes :class:`AcquireLocks` and :class:`ReleaseLocks` from the planner;
+    - answers each with one :class:`LockDecisions` to the planner.
+
+    Waiting requests are granted, in arrival order per resource, as releases
+    free their resources; those grants ride on the answer to the release.
+    """
+
+    def __init__(self, planner: pykka.ActorRef[Any], mailbox: ResultMailbox) -> None:
+        super().__init__()
+        self._planner = planner
+        self._mailbox = mailbox
+        self.table = LockTable()
+
+    def on_receive(self, message: Any) -> None:
+        if isinstance(message, AcquireLocks):
+            granted, waiting = [], []
+            for req in message.requests:
+                if self.table.request(req.tid, req.uses, req.claims):
+                    granted.append(req.tid)
+                else:
+                    waiting.append(req.tid)
+            self._planner.tell(LockDecisions(tuple(granted), tuple(waiting)))
+        elif isinstance(message, ReleaseLocks):
+            granted = []
+            for tid in message.tids:
+                granted.extend(self.table.release(tid))
+            self._planner.tell(LockDecisions(tuple(granted), ()))
+        else:
+            log.warning("lock manager: unexpected message %r", message)
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        self._mailbox.end(RunEnded(0, 0, exception_value))

@@ -1,0 +1,164 @@
+"""Every message the actors exchange: immutable, one frozen dataclass each.
+
+A message may carry a task's ``shared`` dict or return value: ownership of such
+a payload passes with the message, and the sender never touches it again.
+Task are named by ``tid``, their index in the run's task table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from pexen.sched.common import ExceptionInfo
+from pexen.state.taskspec import TaskSpec
+
+__all__ = [
+    "AcquireLocks",
+    "BacklogDrained",
+    "Begin",
+    "Cancel",
+    "LockDecisions",
+    "LockRequest",
+    "Outcome",
+    "ReleaseLocks",
+    "RunEnded",
+    "RunTasks",
+    "TaskDone",
+    "WorkerLost",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one task ended. Built by a worker, read by the planner.
+
+    ``excinfo`` is ``None`` when the task returned. ``deps_ok``/``locks_ok``
+    say whether its provides are provided and its locks released: both true
+    on success, the flags of a :class:`~pexen.sched.TaskFailError`, both false
+    on any other exception.
+    """
+
+    tid: int
+    ret: Any
+    shared: dict[str, Any]
+    excinfo: ExceptionInfo | None
+    deps_ok: bool
+    locks_ok: bool
+
+
+# -- planner -> workers ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunTasks:
+    """Planner -> worker: run these tasks, in order, each with its shared dict."""
+
+    items: tuple[tuple[TaskSpec, dict[str, Any]], ...]
+
+
+# -- workers -> planner ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDone:
+    """Worker -> planner: these tasks ended (one or more, in order)."""
+
+    worker: int
+    outcomes: tuple[Outcome, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerLost:
+    """Worker -> planner: the worker died; its unfinished tasks are lost.
+
+    ``reason`` says how (exit code or signal) for the tasks' error.
+    """
+
+    worker: int
+    reason: str
+
+
+# -- planner <-> lock manager ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LockRequest:
+    """One task's locks: ``uses`` shared, ``claims`` exclusive."""
+
+    tid: int
+    uses: frozenset[Hashable]
+    claims: frozenset[Hashable]
+
+
+@dataclass(frozen=True, slots=True)
+class AcquireLocks:
+    """Planner -> lock manager: grant these tasks their locks when possible.
+
+    Answered by one :class:`LockDecisions`.
+    """
+
+    requests: tuple[LockRequest, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseLocks:
+    """Planner -> lock manager: these tasks ended; free their locks.
+
+    Answered by one :class:`LockDecisions` (waiters granted as a result).
+    """
+
+    tids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LockDecisions:
+    """Lock manager -> planner: the answer to one acquire or release.
+
+    ``granted`` hold their locks now (earlier waiters included); ``waiting``
+    are queued and will come back in a later ``granted``.
+    """
+
+    granted: tuple[int, ...]
+    waiting: tuple[int, ...]
+
+
+# -- facade -> planner -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    """Facade -> planner: the workers are up; start dispatching to them.
+
+    ``workers[i]`` is the actor of worker ``i``; each takes :class:`RunTasks`.
+    """
+
+    workers: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogDrained:
+    """Facade -> planner: the caller took results; dispatch may resume."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Facade -> planner: dispatch nothing more; end the run."""
+
+
+# -- planner -> facade (through the result mailbox) --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnded:
+    """Planner -> facade: the last message of a run.
+
+    ``skipped``: tasks that never ran for an unmet requirement; ``held``:
+    resources still locked by failed tasks; ``error``: an internal error
+    that ended the run early (re-raised by the facade), else ``None``.
+    """
+
+    skipped: int
+    held: int
+    error: BaseException | None = None

@@ -1,0 +1,254 @@
+"""The planner actor: dependencies, priorities, dispatch and shared state."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import pykka
+
+from pexen.sched.common import ExceptionInfo, SchedulerError, TaskRes
+from pexen.state.depgraph import DepGraph
+from pexen.state.readyqueue import ReadyQueue
+from pexen.state.taskspec import TaskSpec
+
+from .lockmanager import LockManager
+from .mailbox import ResultMailbox
+from .messages import (
+    AcquireLocks,
+    BacklogDrained,
+    Begin,
+    Cancel,
+    LockDecisions,
+    LockRequest,
+    Outcome,
+    ReleaseLocks,
+    RunEnded,
+    RunTasks,
+    TaskDone,
+    WorkerLost,
+)
+
+__all__ = ["Planner"]
+
+log = logging.getLogger(__name__)
+
+# What the planner knows of each task (one byte per task).
+_WAITING, _STARTED = 0, 1
+
+
+class Planner(pykka.ThreadingActor):
+    """Decides what runs next and where; turns outcomes into results.
+
+    Owns the run's :class:`DepGraph`, its :class:`ReadyQueue` and the shared
+    dicts of tasks not yet started. Starts a :class:`LockManager` of its own.
+
+    Protocol:
+
+    - takes :class:`Begin` (facade), :class:`TaskDone` and :class:`WorkerLost`
+      (workers), :class:`LockDecisions` (lock manager),
+      :class:`BacklogDrained` and :class:`Cancel` (facade);
+    - sends :class:`RunTasks` to workers, :class:`AcquireLocks` and
+      :class:`ReleaseLocks` to the lock manager;
+    - posts a :class:`~pexen.sched.TaskRes` per finished task, then one
+      :class:`RunEnded`, to the result mailbox.
+
+    At most ``slots`` tasks are out at once: handed to workers, or waiting for
+    the lock manager's first answer. A task whose locks are not free waits in
+    the lock manager without a slot; when granted it goes before any ready
+    task. Dispatch pauses while the caller's backlog of untaken results is full.
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[TaskSpec],
+        preset: dict[str, Any],
+        slots: int,
+        mailbox: ResultMailbox,
+    ) -> None:
+        super().__init__()
+        self._specs = specs
+        self._preset = preset
+        self._slots = slots
+        self._mailbox = mailbox
+        self._graph = DepGraph()
+        self._ready = ReadyQueue()
+        self._state = bytearray(len(specs))
+        self._pending_shared: dict[int, dict[str, Any]] = {}
+        self._granted: deque[int] = deque()  # hold their locks, wait for a slot
+        self._asking: set[int] = set()  # lock request sent, first answer due
+        self._lock_answers_due = 0
+        self._running: dict[int, int] = {}  # tid -> worker index
+        self._workers: list[pykka.ActorRef[Any]] = []
+        self._load: list[int] = []
+        self._live: list[bool] = []
+        self._held_forever: set[Hashable] = set()
+        self._cancelled = False
+        self._ended = False
+        self._locks: pykka.ActorRef[Any] | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def on_start(self) -> None:
+        self._locks = LockManager.start(self.actor_ref, self._mailbox)
+
+    def on_stop(self) -> None:
+        if self._locks is not None:
+            self._locks.stop()
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        log.error("planner failed", exc_info=(exception_type, exception_value, traceback))
+        self._mailbox.end(RunEnded(0, 0, exception_value))
+        if self._locks is not None:
+            self._locks.stop()
+
+    # -- messages ----------------------------------------------------------
+
+    def on_receive(self, message: Any) -> None:
+        if isinstance(message, TaskDone):
+            self._task_done(message)
+        elif isinstance(message, LockDecisions):
+            self._lock_decisions(message)
+        elif isinstance(message, Begin):
+            self._begin(message)
+        elif isinstance(message, BacklogDrained):
+            pass  # just pump below
+        elif isinstance(message, WorkerLost):
+            self._worker_lost(message)
+        elif isinstance(message, Cancel):
+            self._cancelled = True
+            return
+        else:
+            log.warning("planner: unexpected message %r", message)
+            return
+        self._pump()
+        self._maybe_end()
+
+    def _begin(self, message: Begin) -> None:
+        self._workers = list(message.workers)
+        self._load = [0] * len(self._workers)
+        self._live = [True] * len(self._workers)
+        specs = self._specs
+        for tid in self._graph.add(specs):
+            self._ready.push(specs[tid].priority, tid)
+
+    def _task_done(self, message: TaskDone) -> None:
+        releases = []
+        for outcome in message.outcomes:
+            if self._finish(outcome, message.worker):
+                releases.append(outcome.tid)
+        if releases and self._locks is not None:
+            self._lock_answers_due += 1
+            self._locks.tell(ReleaseLocks(tuple(releases)))
+
+    def _finish(self, outcome: Outcome, worker: int) -> bool:
+        """Account for one ended task; return whether to release its locks."""
+        tid = outcome.tid
+        spec = self._specs[tid]
+        del self._running[tid]
+        self._load[worker] -= 1
+        if outcome.deps_ok and spec.provides:
+            if outcome.shared:
+                self._flow_shared(spec, outcome.shared)
+            for ready in self._graph.provide(spec.provides):
+                self._ready.push(self._specs[ready].priority, ready)
+        self._mailbox.post(TaskRes(spec.func, outcome.shared, outcome.ret, outcome.excinfo))
+        if not spec.locks:
+            return False
+        if outcome.locks_ok:
+            return True
+        self._held_forever |= spec.uses | spec.claims
+        return False
+
+    def _flow_shared(self, spec: TaskSpec, shared: dict[str, Any]) -> None:
+        state, pending = self._state, self._pending_shared
+        for tid in self._graph.requirers(spec.provides):
+            if state[tid] == _WAITING:
+                into = pending.get(tid)
+                if into is None:
+                    into = pending[tid] = dict(self._preset)
+                into.update(shared)
+
+    def _lock_decisions(self, message: LockDecisions) -> None:
+        self._lock_answers_due -= 1
+        for tid in message.waiting:
+            self._asking.discard(tid)
+        for tid in message.granted:
+            self._asking.discard(tid)
+            self._granted.append(tid)
+
+    def _worker_lost(self, message: WorkerLost) -> None:
+        if not self._live[message.worker]:
+            return
+        self._live[message.worker] = False
+        lost = [tid for tid, w in self._running.items() if w == message.worker]
+        err = SchedulerError(f"worker {message.worker} lost: {message.reason}")
+        outcomes = tuple(
+            Outcome(tid, None, {}, ExceptionInfo(type(err), err, None), False, False)
+            for tid in lost
+        )
+        self._task_done(TaskDone(message.worker, outcomes))
+        if not any(self._live):
+            self._cancelled = True
+            self._mailbox.end(RunEnded(0, 0, SchedulerError("every worker was lost")))
+            self._ended = True
+
+    # -- dispatch ----------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Hand out work while slots are free, most urgent first."""
+        if self._cancelled or not self._workers:
+            return
+        free = self._slots - len(self._running) - len(self._asking)
+        if free <= 0 or not (self._granted or self._ready):
+            return
+        if self._mailbox.should_pause():
+            return
+        specs, ready, granted = self._specs, self._ready, self._granted
+        batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
+        requests = []
+        while free > 0:
+            if granted:
+                spec = specs[granted.popleft()]
+            elif ready:
+                spec = specs[ready.pop()]
+                if spec.locks:
+                    requests.append(LockRequest(spec.tid, spec.uses, spec.claims))
+                    self._asking.add(spec.tid)
+                    free -= 1
+                    continue
+            else:
+                break
+            self._dispatch(spec, batches)
+            free -= 1
+        for worker, items in batches.items():
+            self._workers[worker].tell(RunTasks(tuple(items)))
+        if requests and self._locks is not None:
+            self._lock_answers_due += 1
+            self._locks.tell(AcquireLocks(tuple(requests)))
+
+    def _dispatch(
+        self, spec: TaskSpec, batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]]
+    ) -> None:
+        tid = spec.tid
+        self._state[tid] = _STARTED
+        shared = self._pending_shared.pop(tid, None)
+        if shared is None:
+            shared = dict(self._preset)
+        load, live = self._load, self._live
+        worker = min((w for w in range(len(load)) if live[w]), key=load.__getitem__)
+        load[worker] += 1
+        self._running[tid] = worker
+        batches.setdefault(worker, []).append((spec, shared))
+
+    def _maybe_end(self) -> None:
+        if self._ended or self._cancelled:
+            return
+        if self._running or self._asking or self._granted or self._lock_answers_due:
+            return
+        if self._ready:
+            return  # paused for the caller's backlog; resumes on BacklogDrained
+        self._ended = True
+        self._mailbox.end(RunEnded(self._graph.blocked, len(self._held_forever)))

@@ -1,0 +1,50 @@
+"""Calling one task: the calling convention and the classification of failures.
+
+Used by every worker, in a thread of the scheduler's process or in a worker
+process alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pexen.sched.common import ExceptionInfo, TaskFailError
+from pexen.state.taskspec import TaskSpec
+
+from .messages import Outcome
+
+__all__ = ["failure", "run_task"]
+
+
+def failure(tid: int, shared: dict[str, Any], exc: BaseException) -> Outcome:
+    """The outcome of a task that raised ``exc``.
+
+    A :class:`TaskFailError` is a controlled failure carrying its own
+    ``deps_ok``/``locks_ok``; anything else keeps locks and provides nothing.
+    """
+    if isinstance(exc, TaskFailError):
+        deps_ok = bool(getattr(exc, "deps_ok", True))
+        locks_ok = bool(getattr(exc, "locks_ok", True))
+    else:
+        deps_ok = locks_ok = False
+    excinfo = ExceptionInfo(type(exc), exc, exc.__traceback__)
+    return Outcome(tid, None, shared, excinfo, deps_ok, locks_ok)
+
+
+def run_task(spec: TaskSpec, shared: dict[str, Any]) -> Outcome:
+    """Call the task as its signature asks and report how it ended.
+
+    The shared dict is passed first when the task takes a positional
+    parameter; the metadata's ``kwargs`` as keyword arguments.
+    """
+    try:
+        if spec.pass_shared:
+            ret = spec.func(shared, **spec.kwargs)
+        else:
+            ret = spec.func(**spec.kwargs)
+    except BaseException as exc:  # a task's SystemExit is its failure too
+        # Drop this frame: the traceback starts in the task.
+        if exc.__traceback__ is not None and exc.__traceback__.tb_next is not None:
+            exc.__traceback__ = exc.__traceback__.tb_next
+        return failure(spec.tid, shared, exc)
+    return Outcome(spec.tid, ret, shared, None, True, True)

@@ -1,0 +1,14 @@
+"""Plain scheduling state: no threads, no I/O, one concern per class.
+
+Each class is owned by exactly one actor (see the ``actors`` package), which
+makes it a thin shell around it; the classes are tested directly.
+
+- :mod:`.taskspec`: a task compiled for running (:class:`TaskSpec`) and the
+  per-task validation of its metadata;
+- :mod:`.depcheck`: the static check that every ``requires`` can be met;
+- :mod:`.depgraph`: which tasks are ready as names get provided, and whom a
+  finished task's shared state flows to (owned by the planner);
+- :mod:`.readyqueue`: ready tasks by priority, then insertion order (planner);
+- :mod:`.locktable`: fair read-write locks, all of a task's at once (lock
+  manager).
+"""

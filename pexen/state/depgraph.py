@@ -1,0 +1,82 @@
+"""Which tasks are ready as names get provided; whom shared state flows to."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+
+from .taskspec import TaskSpec
+
+__all__ = ["DepGraph"]
+
+
+class DepGraph:
+    """The dependency state of one run.
+
+    Tasks are added (all at the start, or more while the run goes on); each
+    task waits for its ``requires``. :meth:`provide` marks names provided and
+    returns the tasks that became ready. Work per call is proportional to the
+    edges touched, never to the size of the task set.
+    """
+
+    __slots__ = ("_missing", "_provided", "_requirers", "_waiting")
+
+    def __init__(self) -> None:
+        # name -> tids requiring it (kept for shared-state flow)
+        self._requirers: dict[Hashable, list[int]] = {}
+        # name -> tids still waiting for it (dropped once provided)
+        self._waiting: dict[Hashable, list[int]] = {}
+        # tid -> count of its requires not yet provided (absent when zero)
+        self._missing: dict[int, int] = {}
+        self._provided: set[Hashable] = set()
+
+    def add(self, specs: Iterable[TaskSpec]) -> list[int]:
+        """Add tasks; return the tids of those ready at once, in order given."""
+        ready = []
+        for spec in specs:
+            missing = 0
+            for name in spec.requires:
+                self._requirers.setdefault(name, []).append(spec.tid)
+                if name not in self._provided:
+                    self._waiting.setdefault(name, []).append(spec.tid)
+                    missing += 1
+            if missing:
+                self._missing[spec.tid] = missing
+            else:
+                ready.append(spec.tid)
+        return ready
+
+    def provide(self, names: Iterable[Hashable]) -> list[int]:
+        """Mark names provided; return the tids that became ready."""
+        ready = []
+        for name in names:
+            if name in self._provided:
+                continue
+            self._provided.add(name)
+            for tid in self._waiting.pop(name, ()):
+                left = self._missing[tid] - 1
+                if left:
+                    self._missing[tid] = left
+                else:
+                    del self._missing[tid]
+                    ready.append(tid)
+        return ready
+
+    def requirers(self, names: Iterable[Hashable]) -> set[int]:
+        """The tids of every task requiring any of ``names``."""
+        found: set[int] = set()
+        for name in names:
+            found.update(self._requirers.get(name, ()))
+        return found
+
+    def is_provided(self, name: Hashable) -> bool:
+        """Whether ``name`` has been provided in this run."""
+        return name in self._provided
+
+    @property
+    def blocked(self) -> int:
+        """How many tasks still wait for a requirement."""
+        return len(self._missing)
+
+    def blocked_tids(self) -> list[int]:
+        """The tids still waiting for a requirement."""
+        return list(self._missing)

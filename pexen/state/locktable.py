@@ -1,0 +1,211 @@
+"""Fair read-write locks on named resources, all of a task's granted at once."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+
+__all__ = ["LockTable"]
+
+
+@dataclass(slots=True)
+class _Resource:
+    readers: set[int] = field(default_factory=set)
+    writer: int | None = None
+    # (ticket, tid, exclusive) of every waiter, in arrival order; entries of
+    # tasks no longer waiting are skipped lazily.
+    queue: deque[tuple[int, int, bool]] = field(default_factory=deque)
+    # the same for exclusive waiters only
+    writers: deque[tuple[int, int]] = field(default_factory=deque)
+
+    def idle(self) -> bool:
+        return not self.readers and self.writer is None and not self.queue
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    ticket: int
+    uses: frozenset[Hashable]
+    claims: frozenset[Hashable]
+
+
+class LockTable:
+    """Read-write locks (``uses`` shared, ``claims`` exclusive) with fairness.
+
+    A task gets all of its locks at once or none, so waiting tasks hold
+    nothing and cannot deadlock. Requests are served in arrival order per
+    resource: a request is granted only if it is compatible with the holders
+    *and* with every request that arrived earlier and still waits on the same
+    resource. So a waiting claimant is never overtaken by later users of its
+    resource, and no request waits forever while locks keep being released.
+
+    Cost: a request or release touches only the resources it names and the
+    waiters at the head of their queues.
+    """
+
+    def __init__(self) -> None:
+        self._res: dict[Hashable, _Resource] = {}
+        self._held: dict[int, tuple[frozenset[Hashable], frozenset[Hashable]]] = {}
+        self._waiting: dict[int, _Request] = {}
+        self._tickets = 0
+
+    # -- queries -----------------------------------------------------------
+
+    def holds(self, tid: int) -> bool:
+        """Whether the task holds its locks."""
+        return tid in self._held
+
+    def is_waiting(self, tid: int) -> bool:
+        """Whether the task waits for its locks."""
+        return tid in self._waiting
+
+    def waiting(self) -> list[int]:
+        """The waiting tids, in arrival order."""
+        return list(self._waiting)
+
+    def held(self) -> dict[Hashable, tuple[str, tuple[int, ...]]]:
+        """Each locked resource: ``("claims", (tid,))`` or ``("uses", tids)``."""
+        out: dict[Hashable, tuple[str, tuple[int, ...]]] = {}
+        for name, res in self._res.items():
+            if res.writer is not None:
+                out[name] = ("claims", (res.writer,))
+            elif res.readers:
+                out[name] = ("uses", tuple(sorted(res.readers)))
+        return out
+
+    # -- changes -----------------------------------------------------------
+
+    def request(self, tid: int, uses: Iterable[Hashable], claims: Iterable[Hashable]) -> bool:
+        """Ask for the task's locks; ``True`` if granted now, else it waits."""
+        if tid in self._held or tid in self._waiting:
+            raise ValueError(f"task {tid} already holds or waits for its locks")
+        self._tickets += 1
+        req = _Request(self._tickets, frozenset(uses), frozenset(claims))
+        if self._grantable(req):
+            self._take(tid, req)
+            return True
+        self._waiting[tid] = req
+        for name in req.uses:
+            self._resource(name).queue.append((req.ticket, tid, False))
+        for name in req.claims:
+            res = self._resource(name)
+            res.queue.append((req.ticket, tid, True))
+            res.writers.append((req.ticket, tid))
+        return False
+
+    def release(self, tid: int) -> list[int]:
+        """Release the task's locks; return the tids granted as a result."""
+        uses, claims = self._held.pop(tid)
+        freed = []
+        for name in uses:
+            res = self._res[name]
+            res.readers.discard(tid)
+            if not res.readers:
+                freed.append(name)
+        for name in claims:
+            self._res[name].writer = None
+            freed.append(name)
+        return self._grant_waiters(freed)
+
+    def withdraw(self, tid: int) -> list[int]:
+        """Stop a task waiting; return the tids granted as a result."""
+        req = self._waiting.pop(tid)
+        return self._grant_waiters([*req.uses, *req.claims])
+
+    # -- internals ---------------------------------------------------------
+
+    def _resource(self, name: Hashable) -> _Resource:
+        res = self._res.get(name)
+        if res is None:
+            res = self._res[name] = _Resource()
+        return res
+
+    def _live(self, ticket: int, tid: int) -> bool:
+        req = self._waiting.get(tid)
+        return req is not None and req.ticket == ticket
+
+    def _first_writer(self, res: _Resource) -> int | None:
+        while res.writers and not self._live(*res.writers[0]):
+            res.writers.popleft()
+        return res.writers[0][0] if res.writers else None
+
+    def _first_waiter(self, res: _Resource) -> int | None:
+        while res.queue and not self._live(*res.queue[0][:2]):
+            res.queue.popleft()
+        return res.queue[0][0] if res.queue else None
+
+    def _grantable(self, req: _Request) -> bool:
+        for name in req.uses:
+            res = self._res.get(name)
+            if res is None:
+                continue
+            if res.writer is not None:
+                return False
+            first = self._first_writer(res)
+            if first is not None and first < req.ticket:
+                return False
+        for name in req.claims:
+            res = self._res.get(name)
+            if res is None:
+                continue
+            if res.writer is not None or res.readers:
+                return False
+            first = self._first_waiter(res)
+            if first is not None and first < req.ticket:
+                return False
+        return True
+
+    def _take(self, tid: int, req: _Request) -> None:
+        for name in req.uses:
+            self._resource(name).readers.add(tid)
+        for name in req.claims:
+            self._resource(name).writer = tid
+        self._held[tid] = (req.uses, req.claims)
+
+    def _grant_waiters(self, names: Iterable[Hashable]) -> list[int]:
+        # Only waiters up to and including the first exclusive one on a freed
+        # resource can have become grantable: the rest wait behind it.
+        candidates: dict[int, int] = {}
+        for name in names:
+            res = self._res.get(name)
+            if res is None:
+                continue
+            self._first_waiter(res)
+            for ticket, tid, exclusive in res.queue:
+                if self._live(ticket, tid):
+                    candidates[tid] = ticket
+                    if exclusive:
+                        break
+        granted = []
+        for tid, _ in sorted(candidates.items(), key=lambda item: item[1]):
+            req = self._waiting[tid]
+            if self._grantable_waiter(tid, req):
+                del self._waiting[tid]
+                self._take(tid, req)
+                granted.append(tid)
+        for name in names:
+            res = self._res.get(name)
+            if res is not None:
+                self._first_waiter(res)
+                self._first_writer(res)
+                if res.idle():
+                    del self._res[name]
+        return granted
+
+    def _grantable_waiter(self, tid: int, req: _Request) -> bool:
+        # As _grantable, but the waiter itself sits in the queues.
+        for name in req.uses:
+            res = self._res[name]
+            if res.writer is not None:
+                return False
+            first = self._first_writer(res)
+            if first is not None and first < req.ticket:
+                return False
+        for name in req.claims:
+            res = self._res[name]
+            if res.writer is not None or res.readers:
+                return False
+            if self._first_waiter(res) != req.ticket:
+                return False
+        return True

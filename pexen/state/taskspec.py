@@ -1,0 +1,137 @@
+"""A task compiled for running, and the validation of its metadata."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..sched import meta as _meta
+from ..sched.common import MutexError, SchedulerError
+
+__all__ = ["TaskSpec", "check_priorities", "compile_task", "takes_shared"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TaskSpec:
+    """Everything the engine needs to schedule and call one task.
+
+    ``tid`` is the task's index in its run's task table, which is also its
+    insertion order (the tie-breaker between equal priorities).
+    """
+
+    tid: int
+    func: Callable[..., Any]
+    requires: frozenset[Hashable]
+    provides: frozenset[Hashable]
+    uses: frozenset[Hashable]
+    claims: frozenset[Hashable]
+    priority: Any
+    kwargs: Mapping[str, Any]
+    pass_shared: bool
+
+    @property
+    def locks(self) -> bool:
+        """Whether the task needs any lock."""
+        return bool(self.uses or self.claims)
+
+
+def takes_shared(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> bool:
+    """Whether ``func`` takes a positional parameter for the shared dict.
+
+    It does when it has ``*args``, or a positional parameter that ``kwargs``
+    does not fill. A callable whose signature cannot be read (some builtins)
+    is called without it.
+    """
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return False
+    for param in sig.parameters.values():
+        if param.kind is param.VAR_POSITIONAL:
+            return True
+        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            return param.name not in kwargs or param.kind is param.POSITIONAL_ONLY
+    return False
+
+
+def _names(task: object, field: str, value: Any) -> frozenset[Hashable]:
+    if not isinstance(value, (set, frozenset, list, tuple)):
+        raise SchedulerError(
+            f"Task {task!r}: {field} must be a set or list, not {type(value).__name__}"
+        )
+    try:
+        return frozenset(value)
+    except TypeError as exc:
+        raise TypeError(f"Task {task!r}: unhashable name in {field}: {exc}") from None
+
+
+def compile_task(task: object, tid: int) -> TaskSpec:
+    """Validate a task's metadata and compile it into a :class:`TaskSpec`.
+
+    Raises ``TypeError`` for a task that is not callable, an unhashable name or
+    a ``kwargs`` that is not a mapping, :class:`MutexError` for a resource in
+    both ``claims`` and ``uses`` and :class:`SchedulerError` for metadata that
+    is not a :class:`~pexen.sched.meta.SchedMeta`.
+    """
+    if not callable(task):
+        raise TypeError(f"Task {task!r} is not callable")
+    try:
+        hash(task)
+    except TypeError:
+        raise TypeError(f"Task {task!r} is not hashable") from None
+    if _meta.has_meta(task):
+        m = _meta.retrieve_meta(task)
+        requires = _names(task, "requires", m.requires)
+        provides = _names(task, "provides", m.provides)
+        uses = _names(task, "uses", m.uses)
+        claims = _names(task, "claims", m.claims)
+        priority, kwargs = m.priority, m.kwargs
+    elif getattr(task, _meta.META_ATTR, None) is not None:
+        raise SchedulerError(
+            f"Task {task!r}: metadata attribute is not a SchedMeta but "
+            f"{type(getattr(task, _meta.META_ATTR)).__name__}"
+        )
+    else:
+        requires = provides = uses = claims = frozenset()
+        priority, kwargs = 0, {}
+    if not isinstance(kwargs, Mapping):
+        raise TypeError(f"Task {task!r}: kwargs must be a mapping, not {type(kwargs).__name__}")
+    if not all(isinstance(k, str) for k in kwargs):
+        raise TypeError(f"Task {task!r}: kwargs keys must be strings")
+    both = uses & claims
+    if both:
+        raise MutexError(f"Task {task} has {set(both)} in both claims and uses.", task)
+    kwargs = dict(kwargs)
+    return TaskSpec(
+        tid,
+        task,
+        requires,
+        provides,
+        uses,
+        claims,
+        priority,
+        kwargs,
+        takes_shared(task, kwargs),  # type: ignore[arg-type]
+    )
+
+
+def check_priorities(specs: list[TaskSpec], reference: TaskSpec | None = None) -> None:
+    """Raise ``TypeError`` naming a task whose priority cannot be compared.
+
+    Every priority is compared both ways with one reference priority (the
+    first task's), which catches mixed types such as ``int`` and ``str``.
+    """
+    if not specs:
+        return
+    ref = reference if reference is not None else specs[0]
+    for spec in specs:
+        try:
+            spec.priority < ref.priority  # noqa: B015
+            ref.priority < spec.priority  # noqa: B015
+        except TypeError:
+            raise TypeError(
+                f"Task {spec.func!r}: priority {spec.priority!r} cannot be compared "
+                f"with priority {ref.priority!r} of {ref.func!r}"
+            ) from None

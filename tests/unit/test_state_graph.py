@@ -1,0 +1,161 @@
+"""The plain dependency state: DepGraph, ReadyQueue, the static depcheck."""
+
+from __future__ import annotations
+
+import pytest
+
+from pexen.sched import DepcheckError, MutexError, SchedulerError, meta
+from pexen.state.depcheck import check_satisfiable, unrequired_provides
+from pexen.state.depgraph import DepGraph
+from pexen.state.readyqueue import ReadyQueue
+from pexen.state.taskspec import TaskSpec, check_priorities, compile_task, takes_shared
+
+
+def spec(tid: int, requires=(), provides=(), priority=0) -> TaskSpec:
+    def task() -> None:
+        pass
+
+    return TaskSpec(
+        tid, task, frozenset(requires), frozenset(provides), frozenset(), frozenset(),
+        priority, {}, False,
+    )  # fmt: skip
+
+
+def test_depgraph_ready_as_names_are_provided():
+    g = DepGraph()
+    specs = [spec(0, provides="a"), spec(1, requires="a", provides="b"), spec(2, requires="ab")]
+    assert g.add(specs) == [0]
+    assert g.blocked == 2
+    assert g.provide(["a"]) == [1]
+    assert g.provide(["a"]) == []  # provided once is enough
+    assert g.provide(["b"]) == [2]
+    assert g.blocked == 0
+
+
+def test_depgraph_late_tasks_see_names_already_provided():
+    g = DepGraph()
+    g.add([spec(0, provides="a")])
+    g.provide(["a"])
+    assert g.add([spec(1, requires="a")]) == [1]
+    assert g.is_provided("a")
+
+
+def test_depgraph_requirers_are_every_task_requiring_a_name():
+    g = DepGraph()
+    g.add([spec(0, provides="ab"), spec(1, requires="a"), spec(2, requires="ab"), spec(3)])
+    assert g.requirers("a") == {1, 2}
+    assert g.requirers("b") == {2}
+    assert g.requirers("z") == set()
+    assert sorted(g.blocked_tids()) == [1, 2]
+
+
+def test_readyqueue_priority_then_insertion_order():
+    q = ReadyQueue()
+    for tid, prio in [(0, 5), (1, 0), (2, 5), (3, -1), (4, 0)]:
+        q.push(prio, tid)
+    assert q.tids() == [3, 1, 4, 0, 2]
+    assert [q.pop() for _ in range(len(q))] == [3, 1, 4, 0, 2]
+    assert not q
+
+
+def test_depcheck_reports_unprovided_names():
+    with pytest.raises(DepcheckError) as info:
+        check_satisfiable([spec(0, requires=["one"]), spec(1, provides=["two"])])
+    assert str(info.value) == "Unsatisfied requires remain: ['one']"
+    assert list(info.value.remain) == ["one"]
+
+
+def test_depcheck_reports_a_cycle_with_its_names():
+    specs = [
+        spec(0, requires=["a"], provides=["b"]),
+        spec(1, requires=["b"], provides=["a"]),
+        spec(2, provides=["c"]),
+    ]
+    with pytest.raises(DepcheckError) as info:
+        check_satisfiable(specs)
+    msg = str(info.value)
+    assert msg.startswith("Unsatisfied requires remain: ['a', 'b']")
+    assert "cycle" in msg and "'a'" in msg and "'b'" in msg
+
+
+def test_depcheck_accepts_a_dag_and_multiple_providers():
+    check_satisfiable(
+        [spec(0, provides="a"), spec(1, provides="a"), spec(2, requires="a", provides="b"),
+         spec(3, requires="ab")]
+    )  # fmt: skip
+
+
+def test_unrequired_provides_names_only_new_tasks():
+    old = [spec(0, provides=["x"])]
+    new = [spec(1, provides=["a", "b"]), spec(2, requires=["a"])]
+    found = [(s.tid, n) for s, n in unrequired_provides(old + new, new)]
+    assert found == [(1, "b")]
+
+
+def test_takes_shared_follows_the_signature():
+    def none():
+        pass
+
+    def shared(s):
+        pass
+
+    def kw_only(*, wtype, build=123):
+        pass
+
+    def both(s, wtype, build=123):
+        pass
+
+    def star(*args):
+        pass
+
+    class Callable:
+        def __call__(self, s):
+            pass
+
+        def method(self):
+            pass
+
+    assert not takes_shared(none, {})
+    assert takes_shared(shared, {})
+    assert not takes_shared(kw_only, {"wtype": 1})
+    assert takes_shared(both, {"wtype": 1})
+    assert takes_shared(star, {})
+    assert takes_shared(Callable(), {})
+    assert not takes_shared(Callable().method, {})
+    assert takes_shared(len, {})  # a builtin, positional-only
+
+
+def test_compile_task_validates_each_field():
+    with pytest.raises(TypeError, match="not callable"):
+        compile_task(42, 0)
+
+    def mutex():
+        pass
+
+    meta.assign_val(mutex, claims=[2, 3], uses=[3, 2, 4])
+    with pytest.raises(MutexError) as info:
+        compile_task(mutex, 0)
+    assert str(info.value) == f"Task {mutex} has {{2, 3}} in both claims and uses."
+    assert info.value.task is mutex
+
+    def badkw():
+        pass
+
+    meta.assign_meta(badkw).kwargs = {"a": 1}
+    object.__setattr__(meta.retrieve_meta(badkw), "kwargs", [1, 2])
+    with pytest.raises(TypeError, match="kwargs"):
+        compile_task(badkw, 0)
+
+    def badmeta():
+        pass
+
+    badmeta._pexen_meta = "junk"  # type: ignore[attr-defined]
+    with pytest.raises(SchedulerError, match="SchedMeta"):
+        compile_task(badmeta, 0)
+
+
+def test_check_priorities_names_the_task():
+    a, b = spec(0, priority=1), spec(1, priority="x")
+    check_priorities([a])
+    with pytest.raises(TypeError, match="priority 'x'"):
+        check_priorities([a, b])

@@ -1,0 +1,133 @@
+"""The plain lock state: LockTable, directly and against a reference model."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pexen.state.locktable import LockTable
+
+
+def test_shared_users_run_together_claims_alone():
+    t = LockTable()
+    assert t.request(1, ["r"], [])
+    assert t.request(2, ["r"], [])
+    assert not t.request(3, [], ["r"])
+    assert t.held() == {"r": ("uses", (1, 2))}
+    assert t.release(1) == []
+    assert t.release(2) == [3]
+    assert t.held() == {"r": ("claims", (3,))}
+    assert t.release(3) == []
+    assert t.held() == {}
+
+
+def test_a_waiting_claimant_is_not_overtaken_by_later_users():
+    t = LockTable()
+    assert t.request(1, ["r"], [])
+    assert not t.request(2, [], ["r"])  # waits for user 1
+    assert not t.request(3, ["r"], [])  # would be compatible with 1, but 2 came first
+    assert t.waiting() == [2, 3]
+    assert t.release(1) == [2]
+    assert t.release(2) == [3]
+
+
+def test_all_locks_at_once_or_none():
+    t = LockTable()
+    assert t.request(1, [], ["a"])
+    assert not t.request(2, [], ["a", "b"])
+    assert t.request(3, [], ["c"])  # unrelated
+    # 2 holds nothing while waiting: "b" is free for an earlier-come... no one
+    assert not t.holds(2) and t.is_waiting(2)
+    assert t.release(1) == [2]
+    assert t.holds(2)
+
+
+def test_waiters_behind_a_blocked_claimant_wait_on_that_resource_only():
+    t = LockTable()
+    assert t.request(1, [], ["a"])
+    assert not t.request(2, [], ["a", "b"])  # waits on a, queued on b too
+    assert not t.request(3, ["b"], [])  # behind 2 on b
+    assert t.request(4, ["c"], [])  # c is untouched
+    assert t.release(1) == [2]
+    assert t.release(2) == [3]
+
+
+def test_withdraw_lets_later_waiters_through():
+    t = LockTable()
+    assert t.request(1, ["r"], [])
+    assert not t.request(2, [], ["r"])
+    assert not t.request(3, ["r"], [])
+    assert t.withdraw(2) == [3]
+    assert t.waiting() == []
+
+
+def test_request_twice_is_an_error():
+    t = LockTable()
+    t.request(1, ["r"], [])
+    with pytest.raises(ValueError):
+        t.request(1, ["r"], [])
+
+
+# -- property: against a reference model -------------------------------------
+
+RESOURCES = ["a", "b", "c"]
+needs = st.tuples(
+    st.frozensets(st.sampled_from(RESOURCES), max_size=2),
+    st.frozensets(st.sampled_from(RESOURCES), max_size=2),
+).map(lambda uc: (uc[0] - uc[1], uc[1]))
+
+
+def _conflict(x, y) -> bool:
+    (xu, xc), (yu, yc) = x, y
+    return bool(xc & (yu | yc) or yc & (xu | xc))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(needs, st.integers(0, 3)), min_size=1, max_size=25))
+def test_locktable_is_safe_fair_and_live(ops):
+    """Requests arrive in order; after each, some holders release.
+
+    Reference model: a request is granted in arrival order per resource: no
+    conflict with a holder, nor with an earlier request still waiting.
+    """
+    table = LockTable()
+    want: dict[int, tuple] = {}
+    holders: list[int] = []
+    waiting: list[int] = []  # arrival order
+
+    def model_grants() -> list[int]:
+        # grant every waiter (in arrival order) compatible with holders and
+        # with every earlier waiter still waiting
+        granted = []
+        still: list[int] = []
+        for tid in waiting:
+            ok = all(not _conflict(want[tid], want[h]) for h in holders)
+            ok = ok and all(not _conflict(want[tid], want[w]) for w in still)
+            (granted if ok else still).append(tid)
+            if ok:
+                holders.append(tid)
+        waiting[:] = still
+        return granted
+
+    for tid, (need, releases) in enumerate(ops):
+        want[tid] = need
+        waiting.append(tid)
+        expect_now = model_grants()
+        got_now = table.request(tid, *need)
+        assert got_now == (tid in expect_now)
+        for _ in range(min(releases, len(holders))):
+            done = holders.pop(0)
+            got = table.release(done)
+            expect = model_grants()
+            assert sorted(got) == sorted(expect)
+        # safety: no two conflicting holders
+        for i, x in enumerate(holders):
+            for y in holders[i + 1 :]:
+                assert not _conflict(want[x], want[y])
+        assert sorted(t for t in want if table.holds(t)) == sorted(holders)
+    # liveness: releasing everything grants every waiter eventually
+    while holders:
+        done = holders.pop(0)
+        assert sorted(table.release(done)) == sorted(model_grants())
+    assert not waiting and table.waiting() == [] and table.held() == {}
