@@ -37,7 +37,9 @@ class Engine:
         self._planner = None
         self._closed = False
         try:
-            planner = self._planner = Planner.start(specs, preset, slots, self.mailbox)
+            planner = self._planner = Planner.start(
+                specs, preset, slots, self.mailbox, self.cancelled
+            )
             self.mailbox.on_drained = lambda: planner.tell(BacklogDrained())
             refs = self._workers.launch(planner, self.mailbox)
             planner.tell(Begin(tuple(refs)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Hashable, Sequence
 from typing import Any
@@ -55,7 +56,8 @@ class Planner(pykka.ThreadingActor):
     - posts a :class:`~pexen.sched.TaskRes` per finished task, then one
       :class:`RunEnded`, to the result mailbox.
 
-    At most ``slots`` tasks are out at once: handed to workers, or waiting for
+    Once ``cancelled`` is set (or :class:`Cancel` arrives) nothing more is
+    dispatched. At most ``slots`` tasks are out at once: handed to workers, or waiting for
     the lock manager's first answer. A task whose locks are not free waits in
     the lock manager without a slot; when granted it goes before any ready
     task. Dispatch pauses while the caller's backlog of untaken results is full.
@@ -67,8 +69,10 @@ class Planner(pykka.ThreadingActor):
         preset: dict[str, Any],
         slots: int,
         mailbox: ResultMailbox,
+        cancelled: threading.Event,
     ) -> None:
         super().__init__()
+        self._cancel_event = cancelled
         self._specs = specs
         self._preset = preset
         self._slots = slots
@@ -199,7 +203,7 @@ class Planner(pykka.ThreadingActor):
 
     def _pump(self) -> None:
         """Hand out work while slots are free, most urgent first."""
-        if self._cancelled or not self._workers:
+        if self._cancelled or self._cancel_event.is_set() or not self._workers:
             return
         free = self._slots - len(self._running) - len(self._asking)
         if free <= 0 or not (self._granted or self._ready):

@@ -30,6 +30,14 @@ def _dumps_or_none(obj: Any) -> bytes | None:
         return None
 
 
+def _picklable(obj: Any) -> bool:
+    try:
+        pickle.dumps(obj, _PROTOCOL)
+    except Exception:
+        return False
+    return True
+
+
 def _loads_or_none(data: bytes | None) -> Any:
     if data is None:
         return None
@@ -43,12 +51,10 @@ def _picklable_part(shared: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The items of ``shared`` that pickle, and the keys of those that don't."""
     good, bad = {}, []
     for key, value in shared.items():
-        try:
-            pickle.dumps((key, value), _PROTOCOL)
-        except Exception:
-            bad.append(repr(key))
-        else:
+        if _picklable((key, value)):
             good[key] = value
+        else:
+            bad.append(repr(key))
     return good, bad
 
 
@@ -68,7 +74,7 @@ def encode_outcome(outcome: Outcome, task: Any) -> bytes:
             problem = exc
         shared, bad = _picklable_part(outcome.shared)
         what = [f"shared[{', '.join(bad)}]"] if bad else []
-        if _dumps_or_none(outcome.ret) is None:
+        if not _picklable(outcome.ret):
             what.insert(0, "ret (the return value)")
         err = AttributeError(f"Can't pickle {' and '.join(what)} of task {task!r}: {problem}")
         outcome = failure(outcome.tid, shared, err)

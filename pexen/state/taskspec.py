@@ -40,19 +40,22 @@ class TaskSpec:
 def takes_shared(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> bool:
     """Whether ``func`` takes a positional parameter for the shared dict.
 
-    It does when it has ``*args``, or a positional parameter that ``kwargs``
-    does not fill. A callable whose signature cannot be read (some builtins)
-    is called without it.
+    It does when its first positional parameter has no default value and is
+    not filled by ``kwargs``: ``def t(shared)``, ``def t(shared, wtype,
+    build=123)``. It does not for ``def t()``, ``def t(**kwargs)``,
+    ``def t(*, wtype)``, ``lambda i=i: i`` or ``def t(*args)``. A callable
+    whose signature cannot be read (some builtins) is called without it.
     """
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):
         return False
     for param in sig.parameters.values():
-        if param.kind is param.VAR_POSITIONAL:
-            return True
-        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
-            return param.name not in kwargs or param.kind is param.POSITIONAL_ONLY
+        if param.kind is param.POSITIONAL_ONLY:
+            return param.default is param.empty
+        if param.kind is param.POSITIONAL_OR_KEYWORD:
+            return param.default is param.empty and param.name not in kwargs
+        return False
     return False
 
 
