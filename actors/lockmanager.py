@@ -10,7 +10,7 @@ import pykka
 from pexen.state.locktable import LockTable
 
 from .mailbox import ResultMailbox
-from .messages import AcquireLocks, LockDecisions, ReleaseLocks, RunEnded
+from .messages import AcquireLocks, ForfeitLocks, LockDecisions, ReleaseLocks, RunEnded
 
 __all__ = ["LockManager"]
 
@@ -22,7 +22,8 @@ class LockManager(pykka.ThreadingActor):
 
     Protocol:
 
-    - takes :class:`AcquireLocks` and :class:`ReleaseLocks` from the planner;
+    - takes :class:`AcquireLocks`, :class:`ReleaseLocks` and
+      :class:`ForfeitLocks` from the planner;
     - answers each with one :class:`LockDecisions` to the planner.
 
     Waiting requests are granted, in arrival order per resource, as releases
@@ -48,6 +49,11 @@ class LockManager(pykka.ThreadingActor):
             granted = []
             for tid in message.tids:
                 granted.extend(self.table.release(tid))
+            self._planner.tell(LockDecisions(tuple(granted), ()))
+        elif isinstance(message, ForfeitLocks):
+            granted = []
+            for tid in message.tids:
+                granted.extend(self.table.forfeit(tid))
             self._planner.tell(LockDecisions(tuple(granted), ()))
         else:
             log.warning("lock manager: unexpected message %r", message)

@@ -19,6 +19,7 @@ __all__ = [
     "BacklogDrained",
     "Begin",
     "Cancel",
+    "ForfeitLocks",
     "LockDecisions",
     "LockRequest",
     "Outcome",
@@ -113,8 +114,19 @@ class ReleaseLocks:
 
 
 @dataclass(frozen=True, slots=True)
+class ForfeitLocks:
+    """Planner -> lock manager: these tasks failed and keep their locks for good.
+
+    Requests that conflict with those locks can never be granted and stop
+    blocking the queues. Answered by one :class:`LockDecisions`.
+    """
+
+    tids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class LockDecisions:
-    """Lock manager -> planner: the answer to one acquire or release.
+    """Lock manager -> planner: the answer to one acquire, release or forfeit.
 
     ``granted`` hold their locks now (earlier waiters included); ``waiting``
     are queued and will come back in a later ``granted``.

@@ -22,6 +22,7 @@ from .messages import (
     BacklogDrained,
     Begin,
     Cancel,
+    ForfeitLocks,
     LockDecisions,
     LockRequest,
     Outcome,
@@ -51,8 +52,8 @@ class Planner(pykka.ThreadingActor):
     - takes :class:`Begin` (facade), :class:`TaskDone` and :class:`WorkerLost`
       (workers), :class:`LockDecisions` (lock manager),
       :class:`BacklogDrained` and :class:`Cancel` (facade);
-    - sends :class:`RunTasks` to workers, :class:`AcquireLocks` and
-      :class:`ReleaseLocks` to the lock manager;
+    - sends :class:`RunTasks` to workers; :class:`AcquireLocks`,
+      :class:`ReleaseLocks` and :class:`ForfeitLocks` to the lock manager;
     - posts a :class:`~pexen.sched.TaskRes` per finished task, then one
       :class:`RunEnded`, to the result mailbox.
 
@@ -139,16 +140,20 @@ class Planner(pykka.ThreadingActor):
             self._ready.push(specs[tid].priority, tid)
 
     def _task_done(self, message: TaskDone) -> None:
-        releases = []
+        releases, forfeits = [], []
         for outcome in message.outcomes:
             if self._finish(outcome, message.worker):
-                releases.append(outcome.tid)
-        if releases and self._locks is not None:
-            self._lock_answers_due += 1
-            self._locks.tell(ReleaseLocks(tuple(releases)))
+                (releases if outcome.locks_ok else forfeits).append(outcome.tid)
+        if self._locks is not None:
+            if releases:
+                self._lock_answers_due += 1
+                self._locks.tell(ReleaseLocks(tuple(releases)))
+            if forfeits:
+                self._lock_answers_due += 1
+                self._locks.tell(ForfeitLocks(tuple(forfeits)))
 
     def _finish(self, outcome: Outcome, worker: int) -> bool:
-        """Account for one ended task; return whether to release its locks."""
+        """Account for one ended task; return whether it held locks."""
         tid = outcome.tid
         spec = self._specs[tid]
         del self._running[tid]
@@ -161,10 +166,9 @@ class Planner(pykka.ThreadingActor):
         self._mailbox.post(TaskRes(spec.func, outcome.shared, outcome.ret, outcome.excinfo))
         if not spec.locks:
             return False
-        if outcome.locks_ok:
-            return True
-        self._held_forever |= spec.uses | spec.claims
-        return False
+        if not outcome.locks_ok:
+            self._held_forever |= spec.uses | spec.claims
+        return True
 
     def _flow_shared(self, spec: TaskSpec, shared: dict[str, Any]) -> None:
         state, pending = self._state, self._pending_shared

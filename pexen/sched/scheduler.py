@@ -34,7 +34,7 @@ class Sched:
         self._tasks: dict[Any, TaskSpec] = {}
         self._shared: dict[str, Any] = {}
         self._active = threading.Lock()
-        self.add_tasks(tasks)
+        self._add_tasks(tasks)
 
     def add_tasks(self, tasks: Iterable[Any]) -> None:
         """Add tasks (a task already added is not added again).
@@ -46,6 +46,9 @@ class Sched:
         met. Warns (:class:`~pexen.PexenWarning`) of a provided name that no
         task requires.
         """
+        self._add_tasks(tasks)
+
+    def _add_tasks(self, tasks: Iterable[Any]) -> None:
         new: dict[Any, TaskSpec] = {}
         for task in tasks:
             if task not in self._tasks and task not in new:
@@ -59,7 +62,7 @@ class Sched:
             warnings.warn(
                 f"Dep {name!r} provided by {spec.func}, but not required by any task",
                 PexenWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller of Sched() or add_tasks()
             )
         self._tasks.update(new)
 

@@ -13,6 +13,9 @@ __all__ = ["LockTable"]
 class _Resource:
     readers: set[int] = field(default_factory=set)
     writer: int | None = None
+    # holders that failed and will never release (see LockTable.forfeit)
+    dead_writer: bool = False
+    dead_readers: int = 0
     # (ticket, tid, exclusive) of every waiter, in arrival order; entries of
     # tasks no longer waiting are skipped lazily.
     queue: deque[tuple[int, int, bool]] = field(default_factory=deque)
@@ -21,6 +24,10 @@ class _Resource:
 
     def idle(self) -> bool:
         return not self.readers and self.writer is None and not self.queue
+
+    def dooms(self, exclusive: bool) -> bool:
+        """Whether a request can never be granted: it conflicts with a dead holder."""
+        return self.dead_writer or (exclusive and self.dead_readers > 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,11 @@ class LockTable:
     resource. So a waiting claimant is never overtaken by later users of its
     resource, and no request waits forever while locks keep being released.
 
+    A holder that failed may keep its locks for good (:meth:`forfeit`).
+    Requests conflicting with such a lock can never be granted: they are
+    *doomed*, leave the queues, and so stop blocking compatible requests
+    behind them.
+
     Cost: a request or release touches only the resources it names and the
     waiters at the head of their queues.
     """
@@ -48,6 +60,7 @@ class LockTable:
         self._res: dict[Hashable, _Resource] = {}
         self._held: dict[int, tuple[frozenset[Hashable], frozenset[Hashable]]] = {}
         self._waiting: dict[int, _Request] = {}
+        self._doomed: set[int] = set()
         self._tickets = 0
 
     # -- queries -----------------------------------------------------------
@@ -59,6 +72,10 @@ class LockTable:
     def is_waiting(self, tid: int) -> bool:
         """Whether the task waits for its locks."""
         return tid in self._waiting
+
+    def doomed(self) -> set[int]:
+        """Tasks whose locks conflict with a forfeited lock: they never get them."""
+        return set(self._doomed)
 
     def waiting(self) -> list[int]:
         """The waiting tids, in arrival order."""
@@ -82,6 +99,9 @@ class LockTable:
             raise ValueError(f"task {tid} already holds or waits for its locks")
         self._tickets += 1
         req = _Request(self._tickets, frozenset(uses), frozenset(claims))
+        if self._dooms(req):
+            self._doomed.add(tid)
+            return False
         if self._grantable(req):
             self._take(tid, req)
             return True
@@ -108,6 +128,31 @@ class LockTable:
             freed.append(name)
         return self._grant_waiters(freed)
 
+    def forfeit(self, tid: int) -> list[int]:
+        """The task keeps its locks for good; return the tids granted as a result.
+
+        Waiters that conflict with these locks are doomed and leave the
+        queues, which may let compatible waiters behind them through.
+        """
+        uses, claims = self._held[tid]
+        for name in uses:
+            self._res[name].dead_readers += 1
+        for name in claims:
+            self._res[name].dead_writer = True
+        names = [*uses, *claims]
+        doomed = set()
+        for name in names:
+            res = self._res[name]
+            for ticket, waiter, exclusive in res.queue:
+                if self._live(ticket, waiter) and res.dooms(exclusive):
+                    doomed.add(waiter)
+        affected = set(names)
+        for waiter in doomed:
+            req = self._waiting.pop(waiter)
+            self._doomed.add(waiter)
+            affected.update(req.uses, req.claims)
+        return self._grant_waiters(list(affected))
+
     def withdraw(self, tid: int) -> list[int]:
         """Stop a task waiting; return the tids granted as a result."""
         req = self._waiting.pop(tid)
@@ -120,6 +165,14 @@ class LockTable:
         if res is None:
             res = self._res[name] = _Resource()
         return res
+
+    def _dooms(self, req: _Request) -> bool:
+        for names, exclusive in ((req.uses, False), (req.claims, True)):
+            for name in names:
+                res = self._res.get(name)
+                if res is not None and res.dooms(exclusive):
+                    return True
+        return False
 
     def _live(self, ticket: int, tid: int) -> bool:
         req = self._waiting.get(tid)

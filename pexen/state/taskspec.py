@@ -40,11 +40,12 @@ class TaskSpec:
 def takes_shared(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> bool:
     """Whether ``func`` takes a positional parameter for the shared dict.
 
-    It does when its first positional parameter has no default value and is
-    not filled by ``kwargs``: ``def t(shared)``, ``def t(shared, wtype,
-    build=123)``. It does not for ``def t()``, ``def t(**kwargs)``,
-    ``def t(*, wtype)``, ``lambda i=i: i`` or ``def t(*args)``. A callable
-    whose signature cannot be read (some builtins) is called without it.
+    It does when it has a positional parameter that ``kwargs`` does not fill,
+    with or without a default: ``def t(shared)``, ``def t(shared=None)``,
+    ``def t(shared, wtype, build=123)``; note ``lambda i=i: i`` too. It does
+    not for ``def t()``, ``def t(**kwargs)``, ``def t(*, wtype)`` or
+    ``def t(*args)``. A callable whose signature cannot be read (some
+    builtins) is called without it.
     """
     try:
         sig = inspect.signature(func)
@@ -52,9 +53,9 @@ def takes_shared(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> bool:
         return False
     for param in sig.parameters.values():
         if param.kind is param.POSITIONAL_ONLY:
-            return param.default is param.empty
+            return True
         if param.kind is param.POSITIONAL_OR_KEYWORD:
-            return param.default is param.empty and param.name not in kwargs
+            return param.name not in kwargs
         return False
     return False
 

@@ -120,7 +120,7 @@ def test_takes_shared_follows_the_signature():
     assert not takes_shared(kw_only, {"wtype": 1})
     assert takes_shared(both, {"wtype": 1})
     assert not takes_shared(star, {})
-    assert not takes_shared(lambda i=1: i, {})
+    assert takes_shared(lambda i=1: i, {})  # a positional parameter, default or not
     assert takes_shared(Callable(), {})
     assert not takes_shared(Callable().method, {})
     assert takes_shared(len, {})  # a builtin, positional-only

@@ -131,3 +131,17 @@ def test_locktable_is_safe_fair_and_live(ops):
         done = holders.pop(0)
         assert sorted(table.release(done)) == sorted(model_grants())
     assert not waiting and table.waiting() == [] and table.held() == {}
+
+
+def test_forfeited_locks_doom_conflicting_waiters_only():
+    t = LockTable()
+    assert t.request(1, ["r"], [])  # will fail, keeping its shared lock
+    assert not t.request(2, [], ["r"])  # a claimant: waits
+    assert not t.request(3, ["r"], [])  # a user behind the claimant: waits (fair)
+    assert t.forfeit(1) == [3]  # 2 can never run: it no longer blocks 3
+    assert t.doomed() == {2}
+    assert not t.request(4, [], ["r"])  # doomed at once
+    assert t.request(5, ["r"], [])
+    assert t.doomed() == {2, 4}
+    assert t.release(3) == [] and t.release(5) == []
+    assert t.held() == {"r": ("uses", (1,))}

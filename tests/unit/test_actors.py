@@ -1,0 +1,296 @@
+"""Each actor through its messages, with probes standing in for its peers."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import threading
+from typing import Any
+
+import pytest
+
+from actors.lockmanager import LockManager
+from actors.mailbox import ResultMailbox
+from actors.messages import (
+    AcquireLocks,
+    BacklogDrained,
+    Begin,
+    LockDecisions,
+    LockRequest,
+    Outcome,
+    ReleaseLocks,
+    RunEnded,
+    RunTasks,
+    TaskDone,
+    WorkerLost,
+)
+from actors.planner import Planner
+from actors.threadworker import ThreadWorker
+from actors.workerset import ProcessWorkerSet
+from pexen.sched import TaskFailError, TaskRes
+from pexen.state.taskspec import TaskSpec
+
+WAIT = 10  # seconds: a bound against hangs, never reached when all is well
+
+
+class Probe:
+    """Stands in for an actor: records what it is told."""
+
+    def __init__(self) -> None:
+        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def tell(self, message: Any) -> None:
+        self.inbox.put(message)
+
+    def get(self) -> Any:
+        return self.inbox.get(timeout=WAIT)
+
+    def empty(self) -> bool:
+        return self.inbox.empty()
+
+
+def spec(tid, func=None, requires=(), provides=(), uses=(), claims=(), priority=0, shared=False):
+    return TaskSpec(
+        tid, func or (lambda: tid), frozenset(requires), frozenset(provides), frozenset(uses),
+        frozenset(claims), priority, {}, shared,
+    )  # fmt: skip
+
+
+def ok(tid, ret=None, shared=None):
+    return Outcome(tid, ret, shared or {}, None, True, True)
+
+
+def failed(tid, deps_ok=False, locks_ok=False):
+    return Outcome(tid, None, {}, None, deps_ok, locks_ok)
+
+
+# -- lock manager -------------------------------------------------------------
+
+
+def test_lock_manager_answers_each_acquire_and_release():
+    planner = Probe()
+    ref = LockManager.start(planner, ResultMailbox(10))
+    try:
+        ref.tell(
+            AcquireLocks(
+                (
+                    LockRequest(1, frozenset(), frozenset({"r"})),
+                    LockRequest(2, frozenset({"r"}), frozenset()),
+                    LockRequest(3, frozenset({"s"}), frozenset()),
+                )
+            )
+        )
+        assert planner.get() == LockDecisions(granted=(1, 3), waiting=(2,))
+        ref.tell(ReleaseLocks((3,)))
+        assert planner.get() == LockDecisions(granted=(), waiting=())
+        ref.tell(ReleaseLocks((1,)))
+        assert planner.get() == LockDecisions(granted=(2,), waiting=())
+    finally:
+        ref.stop()
+
+
+# -- planner -----------------------------------------------------------------
+
+
+class PlannerRig:
+    def __init__(self, specs, slots=1, workers=1, preset=None, backlog=100):
+        self.mailbox = ResultMailbox(backlog)
+        self.cancelled = threading.Event()
+        self.workers = [Probe() for _ in range(workers)]
+        self.ref = Planner.start(specs, preset or {}, slots, self.mailbox, self.cancelled)
+        self.mailbox.on_drained = lambda: self.ref.tell(BacklogDrained())
+        self.specs = specs
+
+    def begin(self):
+        self.ref.tell(Begin(tuple(self.workers)))
+
+    def dispatched(self, worker=0):
+        msg = self.workers[worker].get()
+        assert isinstance(msg, RunTasks)
+        return [(s.tid, shared) for s, shared in msg.items]
+
+    def done(self, *outcomes, worker=0):
+        self.ref.tell(TaskDone(worker, outcomes))
+
+    def result(self):
+        return self.mailbox.take(timeout=WAIT)
+
+    def stop(self):
+        self.ref.stop()
+
+
+@pytest.fixture
+def rig_factory():
+    rigs = []
+
+    def make(*args, **kwargs):
+        rig = PlannerRig(*args, **kwargs)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.stop()
+
+
+def test_planner_dispatches_by_priority_then_insertion(rig_factory):
+    specs = [spec(0, priority=5), spec(1, priority=0), spec(2, priority=5), spec(3, priority=-1)]
+    rig = rig_factory(specs, slots=1)
+    rig.begin()
+    order = []
+    for _ in specs:
+        [(tid, _shared)] = rig.dispatched()
+        order.append(tid)
+        rig.done(ok(tid, ret=tid))
+        assert rig.result() == TaskRes(specs[tid].func, {}, tid, None)
+    assert order == [3, 1, 0, 2]
+    assert rig.result() == RunEnded(0, 0)
+
+
+def test_planner_flows_shared_state_to_dependants_only(rig_factory):
+    specs = [
+        spec(0, provides=["a"]),
+        spec(1, requires=["a"]),
+        spec(2),
+    ]
+    rig = rig_factory(specs, slots=1, preset={"p": 1})
+    rig.begin()
+    assert rig.dispatched() == [(0, {"p": 1})]
+    rig.done(ok(0, shared={"p": 1, "from0": True}))
+    assert rig.dispatched() == [(1, {"p": 1, "from0": True})]
+    rig.done(ok(1))
+    assert rig.dispatched() == [(2, {"p": 1})]  # does not depend on 0: untouched
+    rig.done(ok(2))
+    assert [rig.result().task for _ in range(3)] == [s.func for s in specs]
+    assert rig.result() == RunEnded(0, 0)
+
+
+def test_planner_counts_skips_and_held_locks_of_failures(rig_factory):
+    specs = [
+        spec(0, provides=["a"], claims=["r"], priority=-1),
+        spec(1, requires=["a"]),
+        spec(2, claims=["r"]),
+    ]
+    rig = rig_factory(specs, slots=1)
+    rig.begin()
+    assert [t for t, _ in rig.dispatched()] == [0]
+    rig.done(failed(0))
+    rig.result()
+    assert rig.result() == RunEnded(skipped=1, held=1)
+    assert rig.workers[0].empty()
+
+
+def test_planner_controlled_failure_releases_and_provides(rig_factory):
+    specs = [spec(0, provides=["a"], claims=["r"]), spec(1, requires=["a"], claims=["r"])]
+    rig = rig_factory(specs, slots=1)
+    rig.begin()
+    assert [t for t, _ in rig.dispatched()] == [0]
+    rig.done(failed(0, deps_ok=True, locks_ok=True))
+    assert [t for t, _ in rig.dispatched()] == [1]
+    rig.done(ok(1))
+    rig.result(), rig.result()
+    assert rig.result() == RunEnded(0, 0)
+
+
+def test_planner_spreads_work_and_respects_slots(rig_factory):
+    specs = [spec(i) for i in range(6)]
+    rig = rig_factory(specs, slots=3, workers=2)
+    rig.begin()
+    first = rig.dispatched(0) + rig.dispatched(1)
+    assert sorted(t for t, _ in first) == [0, 1, 2]
+    assert rig.workers[0].empty() and rig.workers[1].empty()
+    rig.done(ok(first[0][0]), worker=0)
+    more = rig.dispatched(0)
+    assert [t for t, _ in more] == [3]
+
+
+def test_planner_pauses_while_the_backlog_is_full(rig_factory):
+    specs = [spec(i) for i in range(3)]
+    rig = rig_factory(specs, slots=1, backlog=1)
+    rig.begin()
+    [(tid, _)] = rig.dispatched()
+    rig.done(ok(tid))
+    # the caller has not taken the result: nothing more is dispatched ...
+    rig.ref.ask(BacklogDrained())  # a barrier: the planner has handled all before
+    assert rig.workers[0].empty()
+    # ... until it does
+    rig.result()
+    [(tid, _)] = rig.dispatched()
+    assert tid == 1
+
+
+def test_planner_fails_the_tasks_of_a_lost_worker(rig_factory):
+    specs = [spec(0), spec(1)]
+    rig = rig_factory(specs, slots=2, workers=2)
+    rig.begin()
+    rig.dispatched(0), rig.dispatched(1)
+    rig.ref.tell(WorkerLost(1, "killed by signal 9"))
+    res = rig.result()
+    assert res.task is specs[1].func and "killed by signal 9" in str(res.excinfo.val)
+    rig.done(ok(0), worker=0)
+    rig.result()
+    assert rig.result() == RunEnded(0, 0)
+
+
+# -- workers -----------------------------------------------------------------
+
+
+def test_thread_worker_runs_tasks_and_reports_each():
+    report = Probe()
+
+    def boom():
+        raise TaskFailError("no", deps_ok=False)
+
+    ref = ThreadWorker.start(0, report, threading.Event())
+    try:
+        ref.tell(RunTasks(((spec(0, func=lambda s: s.update(x=1), shared=True), {}),
+                           (spec(1, func=boom), {"k": 2}))))  # fmt: skip
+        first, second = report.get(), report.get()
+    finally:
+        ref.stop()
+    assert first == TaskDone(0, (Outcome(0, None, {"x": 1}, None, True, True),))
+    [out] = second.outcomes
+    assert out.excinfo.type is TaskFailError and (out.deps_ok, out.locks_ok) == (False, True)
+    assert out.shared == {"k": 2}
+
+
+def test_thread_worker_drops_queued_tasks_once_cancelled():
+    report, cancelled = Probe(), threading.Event()
+    ref = ThreadWorker.start(0, report, cancelled)
+    try:
+        cancelled.set()
+        ref.tell(RunTasks(((spec(0), {}),)))
+        ref.ask("barrier")  # ignored, answered once the RunTasks is handled
+    finally:
+        ref.stop()
+    assert report.empty()
+
+
+@pytest.mark.timeout(30)
+def test_process_workers_run_inherited_tasks_and_report_a_death():
+    base = 40
+
+    def add(shared):  # a closure: inherited by the fork, never pickled
+        shared["y"] = base + 2
+        return os.getpid()
+
+    table = [
+        spec(0, func=add, shared=True),
+        spec(1, func=lambda: os.kill(os.getpid(), signal.SIGKILL)),
+    ]
+    workers = ProcessWorkerSet(2, table)
+    report = Probe()
+    try:
+        refs = workers.launch(report, None)
+        refs[0].tell(RunTasks(((table[0], {"x": 1}),)))
+        done = report.get()
+        assert isinstance(done, TaskDone) and done.worker == 0
+        [out] = done.outcomes
+        assert out.shared == {"x": 1, "y": 42} and out.ret != os.getpid()
+        refs[1].tell(RunTasks(((table[1], {}),)))
+        lost = report.get()
+        assert lost == WorkerLost(1, "its process ended unexpectedly")
+    finally:
+        workers.close(kill=True)
+    assert not workers.alive()
