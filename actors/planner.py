@@ -140,7 +140,8 @@ class Planner(pykka.ThreadingActor):
             self._ready.push(specs[tid].priority, tid)
 
     def _task_done(self, message: TaskDone) -> None:
-        releases, forfeits = [], []
+        releases: list[int] = []
+        forfeits: list[int] = []
         for outcome in message.outcomes:
             if self._finish(outcome, message.worker):
                 (releases if outcome.locks_ok else forfeits).append(outcome.tid)
