@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
+from pexen.sched.status import HeldLock, RunningTask, RunStatus, WaitingTask
 from pexen.state.taskspec import TaskSpec
 
 from .mailbox import ResultMailbox
-from .messages import BacklogDrained, Begin, Cancel
+from .messages import (
+    AddTasks,
+    BacklogDrained,
+    Begin,
+    Cancel,
+    LockStatus,
+    PlannerStatus,
+    StatusQuery,
+)
 from .planner import Planner
 from .workerset import WorkerSet
 
@@ -19,29 +28,33 @@ __all__ = ["Engine"]
 class Engine:
     """Starts a run at construction; :meth:`take` its results; :meth:`close` it.
 
-    ``make_workers(cancelled)`` builds the pool's :class:`WorkerSet`; it is
-    called before any actor thread starts, so a process pool may fork there.
+    ``make_workers(table, cancelled)`` builds the pool's :class:`WorkerSet`;
+    it is called before any actor thread starts, so a process pool may fork
+    there. ``table`` is the run's task table; :meth:`add` grows it.
     """
 
     def __init__(
         self,
-        specs: Sequence[TaskSpec],
+        table: list[TaskSpec],
         preset: dict[str, Any],
-        make_workers: Callable[[threading.Event], WorkerSet],
+        make_workers: Callable[[list[TaskSpec], threading.Event], WorkerSet],
         slots: int,
         backlog: int,
     ) -> None:
+        self.table = table
         self.cancelled = threading.Event()
         self.mailbox = ResultMailbox(backlog)
-        self._workers = make_workers(self.cancelled)
-        self._planner = None
+        self._workers = make_workers(table, self.cancelled)
+        self._planner: Any = None
+        self._lock = threading.Lock()  # guards the table against concurrent adds
         self._closed = False
         try:
             planner = self._planner = Planner.start(
-                specs, preset, slots, self.mailbox, self.cancelled
+                table, preset, slots, self.mailbox, self.cancelled
             )
             self.mailbox.on_drained = lambda: planner.tell(BacklogDrained())
             refs = self._workers.launch(planner, self.mailbox)
+            self._workers.watch()
             planner.tell(Begin(tuple(refs)))
         except BaseException:
             self.close(cancel=True)
@@ -50,6 +63,49 @@ class Engine:
     def take(self) -> Any:
         """The next :class:`~pexen.sched.TaskRes`, or the final ``RunEnded``."""
         return self.mailbox.take()
+
+    def consumed(self) -> None:
+        """The caller is done with the last result it took."""
+        self.mailbox.consumed()
+
+    def add(self, specs: list[TaskSpec]) -> None:
+        """Add tasks to the run (their tids continue the table's)."""
+        with self._lock:
+            self.table.extend(specs)
+            self._workers.watch()
+            self._planner.tell(AddTasks(tuple(specs)))
+
+    def cancel(self) -> None:
+        """Dispatch nothing more; the run ends after the results already out."""
+        self.cancelled.set()
+        self._planner.tell(Cancel())
+
+    def status(self) -> RunStatus:
+        """A snapshot of the run, from the planner and the lock manager."""
+        table = self.table
+        planner: PlannerStatus = self._planner.ask(StatusQuery())
+        locks: LockStatus = self._planner.proxy().locks.get().ask(StatusQuery())
+        running = []
+        for tid, worker in planner.running:
+            current = self._workers.current(worker)
+            started = current[1] if current is not None and current[0] == tid else None
+            running.append(RunningTask(table[tid].func, worker, started))
+        return RunStatus(
+            active=True,
+            running=tuple(running),
+            ready=tuple(table[t].func for t in planner.ready),
+            waiting_deps=tuple(table[t].func for t in planner.waiting_deps),
+            waiting_locks=tuple(
+                WaitingTask(table[t].func, table[t].uses, table[t].claims)
+                for t in planner.waiting_locks
+            ),
+            held_locks=tuple(
+                HeldLock(name, mode, tuple(table[t].func for t in tids))
+                for name, mode, tids in locks.held
+            ),
+            finished=planner.finished,
+            skipped=planner.skipped,
+        )
 
     def close(self, cancel: bool) -> None:
         """Stop every actor and worker of the run; with ``cancel``, abandon it.

@@ -10,7 +10,15 @@ import pykka
 from pexen.state.locktable import LockTable
 
 from .mailbox import ResultMailbox
-from .messages import AcquireLocks, ForfeitLocks, LockDecisions, ReleaseLocks, RunEnded
+from .messages import (
+    AcquireLocks,
+    ForfeitLocks,
+    LockDecisions,
+    LockStatus,
+    ReleaseLocks,
+    RunEnded,
+    StatusQuery,
+)
 
 __all__ = ["LockManager"]
 
@@ -24,7 +32,9 @@ class LockManager(pykka.ThreadingActor):
 
     - takes :class:`AcquireLocks`, :class:`ReleaseLocks` and
       :class:`ForfeitLocks` from the planner;
-    - answers each with one :class:`LockDecisions` to the planner.
+    - answers each with one :class:`LockDecisions` to the planner;
+    - answers :class:`StatusQuery` (by ``ask``, from any thread) with a
+      :class:`LockStatus`.
 
     Waiting requests are granted, in arrival order per resource, as releases
     free their resources; those grants ride on the answer to the release.
@@ -36,7 +46,7 @@ class LockManager(pykka.ThreadingActor):
         self._mailbox = mailbox
         self.table = LockTable()
 
-    def on_receive(self, message: Any) -> None:
+    def on_receive(self, message: Any) -> Any:
         if isinstance(message, AcquireLocks):
             granted, waiting = [], []
             for req in message.requests:
@@ -55,8 +65,12 @@ class LockManager(pykka.ThreadingActor):
             for tid in message.tids:
                 granted.extend(self.table.forfeit(tid))
             self._planner.tell(LockDecisions(tuple(granted), ()))
+        elif isinstance(message, StatusQuery):
+            held = tuple((name, mode, tids) for name, (mode, tids) in self.table.held().items())
+            return LockStatus(held, tuple(self.table.waiting()))
         else:
             log.warning("lock manager: unexpected message %r", message)
+        return None
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         self._mailbox.end(RunEnded(0, 0, exception_value))

@@ -13,13 +13,16 @@ __all__ = ["ResultMailbox"]
 
 
 class ResultMailbox:
-    """A queue of results with a bounded backlog.
+    """A queue of results, with a count of those the caller has not consumed.
 
-    The planner posts each result as it exists and never blocks. Before it
-    dispatches more work it asks :meth:`should_pause`: ``True`` when the
-    caller has left ``backlog`` results or more untaken. Taking results
-    below the bound then calls ``on_drained`` once, from the caller's thread,
-    so the planner resumes.
+    A result is *consumed* when the caller, having received it, comes back for
+    the next one (:meth:`consumed`). The planner posts each result as it
+    exists and never blocks. It asks :meth:`should_pause` before dispatching
+    more (``True`` while ``backlog`` results or more are unconsumed), and
+    :meth:`all_consumed` before ending the run, so that tasks the caller adds
+    while handling the last result still join the run. When consumption
+    crosses either mark, ``on_drained`` is called once, from the caller's
+    thread, so the planner carries on.
     """
 
     def __init__(self, backlog: int, on_drained: Callable[[], None] | None = None) -> None:
@@ -27,15 +30,16 @@ class ResultMailbox:
             raise ValueError("backlog must be at least 1")
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._backlog = backlog
-        self._untaken = 0
+        self._unconsumed = 0
         self._paused = False
+        self._awaiting_empty = False
         self._lock = threading.Lock()
         self.on_drained = on_drained
 
     def post(self, result: Any) -> None:
         """Planner: deliver one result."""
         with self._lock:
-            self._untaken += 1
+            self._unconsumed += 1
         self._queue.put(result)
 
     def end(self, ended: RunEnded) -> None:
@@ -45,23 +49,30 @@ class ResultMailbox:
     def should_pause(self) -> bool:
         """Planner: whether to hold dispatch until the caller catches up."""
         with self._lock:
-            if self._untaken >= self._backlog:
-                self._paused = True
+            self._paused = self._unconsumed >= self._backlog
             return self._paused
+
+    def all_consumed(self) -> bool:
+        """Planner: whether the caller consumed every result posted so far."""
+        with self._lock:
+            self._awaiting_empty = self._unconsumed > 0
+            return not self._awaiting_empty
 
     def take(self, timeout: float | None = None) -> Any:
         """Facade: the next result or :class:`RunEnded`; blocks until one exists.
 
         Raises :class:`queue.Empty` after ``timeout`` seconds, if given.
         """
-        item = self._queue.get(timeout=timeout)
-        if isinstance(item, RunEnded):
-            return item
+        return self._queue.get(timeout=timeout)
+
+    def consumed(self) -> None:
+        """Facade: the caller is done with one result."""
         with self._lock:
-            self._untaken -= 1
-            resume = self._paused and self._untaken < self._backlog
-            if resume:
-                self._paused = False
-        if resume and self.on_drained is not None:
+            self._unconsumed -= 1
+            notify = (self._paused and self._unconsumed < self._backlog) or (
+                self._awaiting_empty and self._unconsumed == 0
+            )
+            if notify:
+                self._paused = self._awaiting_empty = False
+        if notify and self.on_drained is not None:
             self.on_drained()
-        return item

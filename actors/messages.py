@@ -2,7 +2,7 @@
 
 A message may carry a task's ``shared`` dict or return value: ownership of such
 a payload passes with the message, and the sender never touches it again.
-Task are named by ``tid``, their index in the run's task table.
+Tasks are named by ``tid``, their index in the run's task table.
 """
 
 from __future__ import annotations
@@ -16,16 +16,21 @@ from pexen.state.taskspec import TaskSpec
 
 __all__ = [
     "AcquireLocks",
+    "AddTasks",
     "BacklogDrained",
     "Begin",
     "Cancel",
     "ForfeitLocks",
     "LockDecisions",
     "LockRequest",
+    "LockStatus",
     "Outcome",
+    "PlannerStatus",
+    "Reconnect",
     "ReleaseLocks",
     "RunEnded",
     "RunTasks",
+    "StatusQuery",
     "TaskDone",
     "WorkerLost",
 ]
@@ -54,9 +59,14 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class RunTasks:
-    """Planner -> worker: run these tasks, in order, each with its shared dict."""
+    """Planner -> worker: run these tasks, in order, each with its shared dict.
+
+    ``generation`` is the worker's generation the planner knows of; a worker
+    that has been replaced since drops the message (its tasks were requeued).
+    """
 
     items: tuple[tuple[TaskSpec, dict[str, Any]], ...]
+    generation: int = 0
 
 
 # -- workers -> planner ------------------------------------------------------
@@ -72,13 +82,31 @@ class TaskDone:
 
 @dataclass(frozen=True, slots=True)
 class WorkerLost:
-    """Worker -> planner: the worker died; its unfinished tasks are lost.
+    """Worker set -> planner: worker ``worker`` died or was abandoned.
 
-    ``reason`` says how (exit code or signal) for the tasks' error.
+    ``culprit`` is the task it was running (``None``: it was idle), which
+    fails with ``error``. The worker's other unfinished tasks never started:
+    the planner hands them out again. A fresh worker of ``generation`` took
+    the index; ``generation`` is ``None`` when it could not be replaced.
+    ``replacement`` is the fresh worker's actor when it is a new actor.
     """
 
     worker: int
-    reason: str
+    generation: int | None
+    culprit: int | None
+    error: BaseException | None
+    replacement: Any = None
+
+
+# -- worker set -> process worker --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Result reader -> process worker: drive this new process from now on."""
+
+    conn: Any
+    generation: int
 
 
 # -- planner <-> lock manager ------------------------------------------------
@@ -150,13 +178,45 @@ class Begin:
 
 
 @dataclass(frozen=True, slots=True)
+class AddTasks:
+    """Facade -> planner: more tasks for the run going on (already validated)."""
+
+    specs: tuple[TaskSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class BacklogDrained:
-    """Facade -> planner: the caller took results; dispatch may resume."""
+    """Facade -> planner: the caller consumed results; dispatch (or end) may go on."""
 
 
 @dataclass(frozen=True, slots=True)
 class Cancel:
-    """Facade -> planner: dispatch nothing more; end the run."""
+    """Facade -> planner: dispatch nothing more; end the run now."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusQuery:
+    """Facade -> planner or lock manager, by ``ask``: answered with a status."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannerStatus:
+    """Planner -> facade: the answer to :class:`StatusQuery` (tids)."""
+
+    running: tuple[tuple[int, int], ...]  # (tid, worker), in hand-out order
+    ready: tuple[int, ...]
+    waiting_deps: tuple[int, ...]
+    waiting_locks: tuple[int, ...]
+    finished: int
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class LockStatus:
+    """Lock manager -> facade: the answer to :class:`StatusQuery`."""
+
+    held: tuple[tuple[Hashable, str, tuple[int, ...]], ...]  # (resource, mode, tids)
+    waiting: tuple[int, ...]
 
 
 # -- planner -> facade (through the result mailbox) --------------------------
@@ -168,9 +228,11 @@ class RunEnded:
 
     ``skipped``: tasks that never ran for an unmet requirement; ``held``:
     resources still locked by failed tasks; ``error``: an internal error
-    that ended the run early (re-raised by the facade), else ``None``.
+    that ended the run early (re-raised by the facade), else ``None``;
+    ``cancelled``: the run was cancelled.
     """
 
     skipped: int
     held: int
     error: BaseException | None = None
+    cancelled: bool = False

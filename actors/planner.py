@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from typing import Any
 
 import pykka
 
-from pexen.sched.common import ExceptionInfo, SchedulerError, TaskRes
+from pexen.sched.common import ExceptionInfo, TaskRes
 from pexen.state.depgraph import DepGraph
 from pexen.state.readyqueue import ReadyQueue
 from pexen.state.taskspec import TaskSpec
@@ -19,6 +19,7 @@ from .lockmanager import LockManager
 from .mailbox import ResultMailbox
 from .messages import (
     AcquireLocks,
+    AddTasks,
     BacklogDrained,
     Begin,
     Cancel,
@@ -26,9 +27,11 @@ from .messages import (
     LockDecisions,
     LockRequest,
     Outcome,
+    PlannerStatus,
     ReleaseLocks,
     RunEnded,
     RunTasks,
+    StatusQuery,
     TaskDone,
     WorkerLost,
 )
@@ -45,120 +48,152 @@ class Planner(pykka.ThreadingActor):
     """Decides what runs next and where; turns outcomes into results.
 
     Owns the run's :class:`DepGraph`, its :class:`ReadyQueue` and the shared
-    dicts of tasks not yet started. Starts a :class:`LockManager` of its own.
+    dicts of tasks not yet handed out. Starts a :class:`LockManager` of its
+    own, reachable as :attr:`locks`.
 
     Protocol:
 
-    - takes :class:`Begin` (facade), :class:`TaskDone` and :class:`WorkerLost`
-      (workers), :class:`LockDecisions` (lock manager),
-      :class:`BacklogDrained` and :class:`Cancel` (facade);
+    - takes :class:`Begin`, :class:`AddTasks`, :class:`BacklogDrained` and
+      :class:`Cancel` (facade), :class:`TaskDone` and :class:`WorkerLost`
+      (workers), :class:`LockDecisions` (lock manager); answers
+      :class:`StatusQuery` (by ``ask``) with a :class:`PlannerStatus`;
     - sends :class:`RunTasks` to workers; :class:`AcquireLocks`,
       :class:`ReleaseLocks` and :class:`ForfeitLocks` to the lock manager;
     - posts a :class:`~pexen.sched.TaskRes` per finished task, then one
       :class:`RunEnded`, to the result mailbox.
 
-    Once ``cancelled`` is set (or :class:`Cancel` arrives) nothing more is
-    dispatched. At most ``slots`` tasks are out at once: handed to workers, or waiting for
+    At most ``slots`` tasks are out at once: handed to workers, or waiting for
     the lock manager's first answer. A task whose locks are not free waits in
-    the lock manager without a slot; when granted it goes before any ready
-    task. Dispatch pauses while the caller's backlog of untaken results is full.
+    the lock manager without a slot; once granted it goes before any ready
+    task. Dispatch pauses while the caller's backlog of unconsumed results is
+    full, and stops for good once ``cancelled`` is set or :class:`Cancel`
+    arrives. The run ends when nothing is out, nothing can start and the
+    caller has consumed every result.
+
+    ``specs`` is the run's task table; the facade appends to it before it
+    sends :class:`AddTasks`.
     """
 
     def __init__(
         self,
-        specs: Sequence[TaskSpec],
+        specs: list[TaskSpec],
         preset: dict[str, Any],
         slots: int,
         mailbox: ResultMailbox,
         cancelled: threading.Event,
     ) -> None:
         super().__init__()
-        self._cancel_event = cancelled
         self._specs = specs
         self._preset = preset
         self._slots = slots
         self._mailbox = mailbox
+        self._cancel_event = cancelled
         self._graph = DepGraph()
         self._ready = ReadyQueue()
-        self._state = bytearray(len(specs))
+        self._state = bytearray()
         self._pending_shared: dict[int, dict[str, Any]] = {}
         self._granted: deque[int] = deque()  # hold their locks, wait for a slot
         self._asking: set[int] = set()  # lock request sent, first answer due
+        self._lock_waiting: set[int] = set()  # queued in the lock manager
         self._lock_answers_due = 0
-        self._running: dict[int, int] = {}  # tid -> worker index
-        self._workers: list[pykka.ActorRef[Any]] = []
+        self._running: dict[int, int] = {}  # tid -> worker, in hand-out order
+        self._handed: dict[int, dict[str, Any]] = {}  # tid -> shared dict handed out
+        self._workers: list[Any] = []
         self._load: list[int] = []
+        self._generation: list[int] = []
         self._live: list[bool] = []
         self._held_forever: set[Hashable] = set()
+        self._finished = 0
         self._cancelled = False
-        self._ended = False
-        self._locks: pykka.ActorRef[Any] | None = None
+        self._ended: RunEnded | None = None
+        self.locks: pykka.ActorRef[Any] | None = None
 
     # -- lifecycle ---------------------------------------------------------
 
     def on_start(self) -> None:
-        self._locks = LockManager.start(self.actor_ref, self._mailbox)
+        self.locks = LockManager.start(self.actor_ref, self._mailbox)
 
     def on_stop(self) -> None:
-        if self._locks is not None:
-            self._locks.stop()
+        if self.locks is not None:
+            self.locks.stop()
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         log.error("planner failed", exc_info=(exception_type, exception_value, traceback))
         self._mailbox.end(RunEnded(0, 0, exception_value))
-        if self._locks is not None:
-            self._locks.stop()
+        if self.locks is not None:
+            self.locks.stop()
 
     # -- messages ----------------------------------------------------------
 
-    def on_receive(self, message: Any) -> None:
+    def on_receive(self, message: Any) -> Any:
         if isinstance(message, TaskDone):
             self._task_done(message)
         elif isinstance(message, LockDecisions):
             self._lock_decisions(message)
+        elif isinstance(message, BacklogDrained):
+            pass  # pump and check for the end below
         elif isinstance(message, Begin):
             self._begin(message)
-        elif isinstance(message, BacklogDrained):
-            pass  # just pump below
+        elif isinstance(message, AddTasks):
+            self._add(message.specs)
         elif isinstance(message, WorkerLost):
             self._worker_lost(message)
+        elif isinstance(message, StatusQuery):
+            return self._status()
         elif isinstance(message, Cancel):
-            self._cancelled = True
-            return
+            self._cancel()
+            return None
         else:
             log.warning("planner: unexpected message %r", message)
-            return
+            return None
         self._pump()
         self._maybe_end()
+        return None
 
     def _begin(self, message: Begin) -> None:
+        count = len(message.workers)
         self._workers = list(message.workers)
-        self._load = [0] * len(self._workers)
-        self._live = [True] * len(self._workers)
-        specs = self._specs
+        self._load = [0] * count
+        self._generation = [0] * count
+        self._live = [True] * count
+        self._add(tuple(self._specs))
+
+    def _add(self, specs: tuple[TaskSpec, ...]) -> None:
+        self._state.extend(bytes(len(specs)))
+        table = self._specs
         for tid in self._graph.add(specs):
-            self._ready.push(specs[tid].priority, tid)
+            self._ready.push(table[tid].priority, tid)
+
+    def _cancel(self) -> None:
+        self._cancelled = True
+        if self._ended is None:
+            self._ended = RunEnded(0, 0, cancelled=True)
+            self._mailbox.end(self._ended)
 
     def _task_done(self, message: TaskDone) -> None:
         releases: list[int] = []
         forfeits: list[int] = []
         for outcome in message.outcomes:
+            if self._running.get(outcome.tid) != message.worker:
+                continue  # already accounted for (its worker was lost)
             if self._finish(outcome, message.worker):
                 (releases if outcome.locks_ok else forfeits).append(outcome.tid)
-        if self._locks is not None:
+        if self.locks is not None:
             if releases:
                 self._lock_answers_due += 1
-                self._locks.tell(ReleaseLocks(tuple(releases)))
+                self.locks.tell(ReleaseLocks(tuple(releases)))
             if forfeits:
                 self._lock_answers_due += 1
-                self._locks.tell(ForfeitLocks(tuple(forfeits)))
+                self.locks.tell(ForfeitLocks(tuple(forfeits)))
 
     def _finish(self, outcome: Outcome, worker: int) -> bool:
         """Account for one ended task; return whether it held locks."""
         tid = outcome.tid
         spec = self._specs[tid]
         del self._running[tid]
+        self._handed.pop(tid, None)
         self._load[worker] -= 1
+        self._finished += 1
         if outcome.deps_ok and spec.provides:
             if outcome.shared:
                 self._flow_shared(spec, outcome.shared)
@@ -184,25 +219,44 @@ class Planner(pykka.ThreadingActor):
         self._lock_answers_due -= 1
         for tid in message.waiting:
             self._asking.discard(tid)
+            self._lock_waiting.add(tid)
         for tid in message.granted:
             self._asking.discard(tid)
+            self._lock_waiting.discard(tid)
             self._granted.append(tid)
 
     def _worker_lost(self, message: WorkerLost) -> None:
-        if not self._live[message.worker]:
-            return
-        self._live[message.worker] = False
-        lost = [tid for tid, w in self._running.items() if w == message.worker]
-        err = SchedulerError(f"worker {message.worker} lost: {message.reason}")
-        outcomes = tuple(
-            Outcome(tid, None, {}, ExceptionInfo(type(err), err, None), False, False)
-            for tid in lost
-        )
-        self._task_done(TaskDone(message.worker, outcomes))
-        if not any(self._live):
+        worker = message.worker
+        if message.generation is None:
+            self._live[worker] = False
+        else:
+            self._generation[worker] = message.generation
+        if message.replacement is not None:
+            self._workers[worker] = message.replacement
+        on_worker = [tid for tid, w in self._running.items() if w == worker]
+        culprit = message.culprit if message.culprit in on_worker else None
+        for tid in on_worker:
+            if tid == culprit:
+                continue
+            # never started: hand it out again, to any worker
+            del self._running[tid]
+            self._load[worker] -= 1
+            self._state[tid] = _WAITING
+            self._pending_shared[tid] = self._handed.pop(tid)
+            if self._specs[tid].locks:
+                self._granted.appendleft(tid)  # it still holds its locks
+            else:
+                self._ready.push(self._specs[tid].priority, tid)
+        if culprit is not None:
+            err = message.error
+            excinfo = ExceptionInfo(type(err), err, None) if err is not None else ExceptionInfo()
+            shared = self._handed.get(culprit, {})
+            lost = Outcome(culprit, None, shared, excinfo, False, False)
+            self._task_done(TaskDone(worker, (lost,)))
+        if not any(self._live) and self._ended is None:
             self._cancelled = True
-            self._mailbox.end(RunEnded(0, 0, SchedulerError("every worker was lost")))
-            self._ended = True
+            self._ended = RunEnded(0, 0, message.error or RuntimeError("every worker was lost"))
+            self._mailbox.end(self._ended)
 
     # -- dispatch ----------------------------------------------------------
 
@@ -233,10 +287,10 @@ class Planner(pykka.ThreadingActor):
             self._dispatch(spec, batches)
             free -= 1
         for worker, items in batches.items():
-            self._workers[worker].tell(RunTasks(tuple(items)))
-        if requests and self._locks is not None:
+            self._workers[worker].tell(RunTasks(tuple(items), self._generation[worker]))
+        if requests and self.locks is not None:
             self._lock_answers_due += 1
-            self._locks.tell(AcquireLocks(tuple(requests)))
+            self.locks.tell(AcquireLocks(tuple(requests)))
 
     def _dispatch(
         self, spec: TaskSpec, batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]]
@@ -250,14 +304,30 @@ class Planner(pykka.ThreadingActor):
         worker = min((w for w in range(len(load)) if live[w]), key=load.__getitem__)
         load[worker] += 1
         self._running[tid] = worker
+        self._handed[tid] = shared
         batches.setdefault(worker, []).append((spec, shared))
 
     def _maybe_end(self) -> None:
-        if self._ended or self._cancelled:
+        if self._ended is not None or self._cancelled:
             return
         if self._running or self._asking or self._granted or self._lock_answers_due:
             return
         if self._ready:
             return  # paused for the caller's backlog; resumes on BacklogDrained
-        self._ended = True
-        self._mailbox.end(RunEnded(self._graph.blocked, len(self._held_forever)))
+        if not self._mailbox.all_consumed():
+            return  # the caller may still add tasks; BacklogDrained comes back
+        self._ended = RunEnded(self._graph.blocked, len(self._held_forever))
+        self._mailbox.end(self._ended)
+
+    # -- introspection -----------------------------------------------------
+
+    def _status(self) -> PlannerStatus:
+        ready = [*self._granted, *self._ready.tids()]
+        return PlannerStatus(
+            running=tuple(self._running.items()),
+            ready=tuple(ready),
+            waiting_deps=tuple(self._graph.blocked_tids()),
+            waiting_locks=tuple(sorted(self._lock_waiting | self._asking)),
+            finished=self._finished,
+            skipped=self._ended.skipped if self._ended is not None else 0,
+        )

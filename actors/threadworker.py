@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pykka
@@ -11,7 +12,45 @@ from .mailbox import ResultMailbox
 from .messages import RunEnded, RunTasks, TaskDone
 from .taskrun import run_task
 
-__all__ = ["ThreadWorker"]
+__all__ = ["ThreadSlots", "ThreadWorker"]
+
+
+class ThreadSlots:
+    """What each thread worker runs now, by index and generation.
+
+    A worker that was abandoned (its task timed out) keeps running in its
+    thread; its generation is then stale and its writes are ignored, so the
+    slot belongs to the fresh worker that took its index.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._lock = threading.Lock()
+        self._generation = [0] * count
+        self._current: list[tuple[int, float] | None] = [None] * count
+
+    def begin(self, index: int, generation: int, tid: int) -> None:
+        with self._lock:
+            if self._generation[index] == generation:
+                self._current[index] = (tid, time.monotonic())
+
+    def end(self, index: int, generation: int) -> None:
+        with self._lock:
+            if self._generation[index] == generation:
+                self._current[index] = None
+
+    def get(self, index: int) -> tuple[int, float] | None:
+        with self._lock:
+            return self._current[index]
+
+    def retire(self, index: int, tid: int) -> int | None:
+        """Abandon worker ``index`` if it still runs ``tid``: its new generation."""
+        with self._lock:
+            current = self._current[index]
+            if current is None or current[0] != tid:
+                return None
+            self._generation[index] += 1
+            self._current[index] = None
+            return self._generation[index]
 
 
 class ThreadWorker(pykka.ThreadingActor):
@@ -19,7 +58,10 @@ class ThreadWorker(pykka.ThreadingActor):
 
     Protocol: takes :class:`RunTasks`; runs the tasks one by one in the
     actor's thread and sends a :class:`TaskDone` to ``report_to`` as each
-    ends. Once ``cancelled`` is set, tasks not yet begun are dropped.
+    ends. Tasks not yet begun are dropped once ``cancelled`` is set, or once
+    ``abandoned`` is set (its task timed out: the worker set has told the
+    planner, which hands those tasks out again); an abandoned worker reports
+    nothing more and stops when its task returns.
     """
 
     use_daemon_thread = True  # a task that never returns must not block exit
@@ -30,21 +72,36 @@ class ThreadWorker(pykka.ThreadingActor):
         report_to: Any,
         cancelled: threading.Event,
         mailbox: ResultMailbox | None = None,
+        slots: ThreadSlots | None = None,
+        generation: int = 0,
+        abandoned: threading.Event | None = None,
     ) -> None:
         super().__init__()
         self._index = index
         self._report_to = report_to
         self._cancelled = cancelled
         self._mailbox = mailbox
+        self._slots = slots
+        self._generation = generation
+        self.abandoned = abandoned or threading.Event()
 
     def on_receive(self, message: Any) -> None:
         if not isinstance(message, RunTasks):
             return
+        slots, index, gen = self._slots, self._index, self._generation
         for spec, shared in message.items:
-            if self._cancelled.is_set():
-                return
+            if self._cancelled.is_set() or self.abandoned.is_set():
+                break
+            if slots is not None:
+                slots.begin(index, gen, spec.tid)
             outcome = run_task(spec, shared)
-            self._report_to.tell(TaskDone(self._index, (outcome,)))
+            if slots is not None:
+                slots.end(index, gen)
+            if self.abandoned.is_set():
+                break
+            self._report_to.tell(TaskDone(index, (outcome,)))
+        if self.abandoned.is_set():
+            self.actor_ref.stop(block=False)
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         if self._mailbox is not None:

@@ -1,38 +1,63 @@
-"""The workers of one pool while it runs: actors, and processes behind them."""
+"""The workers of one pool while it runs: actors, and processes behind them.
+
+A worker set supervises its workers as an OTP supervisor would: a worker
+that dies (or whose task overstays its timeout) is reported to the planner as
+:class:`~actors.messages.WorkerLost`, with the task it was running, and
+replaced by a fresh one under the same index.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import threading
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 import pykka
 
+from pexen.sched.common import TaskTimeoutError, WorkerLostError
 from pexen.state.taskspec import TaskSpec
 
 from .mailbox import ResultMailbox
-from .procworker import ProcessWorker, ResultReader
-from .threadworker import ThreadWorker
-from .zygote import Zygote
+from .messages import Outcome, Reconnect, TaskDone, WorkerLost
+from .procworker import ProcessWorker
+from .slots import WorkerSlots
+from .threadworker import ThreadSlots, ThreadWorker
+from .watchdog import Watchdog
+from .wire import decode_outcome
+from .zygote import Zygote, describe_status
 
 __all__ = ["ProcessWorkerSet", "ThreadWorkerSet", "WorkerSet"]
+
+log = logging.getLogger(__name__)
+
+#: results read from one worker process before reporting them together
+_READ_BATCH = 64
 
 
 class WorkerSet(Protocol):
     """What a pool provides to a run: worker actors speaking the worker protocol.
 
     Each actor takes :class:`~actors.messages.RunTasks` and reports
-    :class:`~actors.messages.TaskDone` (and :class:`~actors.messages.WorkerLost`)
-    with its index to ``report_to``. A future pool (a dask cluster) is one more
-    implementation of this protocol.
+    :class:`~actors.messages.TaskDone` with its index to ``report_to``; the
+    set reports :class:`~actors.messages.WorkerLost`. A future pool (a dask
+    cluster) is one more implementation of this protocol.
     """
 
-    def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[pykka.ActorRef[Any]]:
+    def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[Any]:
         """Start the worker actors, reporting to ``report_to``."""
+        ...
+
+    def watch(self) -> None:
+        """Enforce timeouts of the tasks in the table (call again as it grows)."""
+        ...
+
+    def current(self, index: int) -> tuple[int, float] | None:
+        """``(tid, started)`` of the task worker ``index`` runs, or ``None``."""
         ...
 
     def close(self, kill: bool) -> None:
@@ -44,24 +69,74 @@ class WorkerSet(Protocol):
         ...
 
 
+def _timeout_error(spec: TaskSpec, what: str) -> TaskTimeoutError:
+    return TaskTimeoutError(f"task {spec.func!r} ran past its timeout of {spec.timeout} s; {what}")
+
+
 class ThreadWorkerSet:
-    """Worker actors that run tasks in their own threads."""
+    """Worker actors that run tasks in their own threads.
 
-    def __init__(self, workers: int, cancelled: threading.Event) -> None:
+    A thread cannot be killed: a task over its timeout is abandoned. Its
+    thread goes on (a daemon thread: it never blocks interpreter exit), its
+    result is dropped, and a fresh worker takes its index.
+    """
+
+    def __init__(self, workers: int, table: Sequence[TaskSpec], cancelled: threading.Event) -> None:
         self._count = workers
+        self._table = table
         self._cancelled = cancelled
+        self._slots = ThreadSlots(workers)
         self._refs: list[pykka.ActorRef[Any]] = []
+        self._abandoned: list[threading.Event] = []
+        self._lock = threading.Lock()
+        self._report_to: Any = None
+        self._mailbox: ResultMailbox | None = None
+        self._watchdog = Watchdog(table, workers, self._slots.get, self._timed_out)
 
-    def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[pykka.ActorRef[Any]]:
-        self._refs = [
-            ThreadWorker.start(i, report_to, self._cancelled, mailbox) for i in range(self._count)
-        ]
-        return self._refs
+    def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[Any]:
+        self._report_to, self._mailbox = report_to, mailbox
+        for index in range(self._count):
+            self._start(index, 0)
+        return list(self._refs)
+
+    def _start(self, index: int, generation: int) -> pykka.ActorRef[Any]:
+        abandoned = threading.Event()
+        ref = ThreadWorker.start(
+            index, self._report_to, self._cancelled, self._mailbox, self._slots, generation,
+            abandoned,
+        )  # fmt: skip
+        if index < len(self._refs):
+            self._refs[index], self._abandoned[index] = ref, abandoned
+        else:
+            self._refs.append(ref)
+            self._abandoned.append(abandoned)
+        return ref
+
+    def watch(self) -> None:
+        self._watchdog.ensure()
+
+    def current(self, index: int) -> tuple[int, float] | None:
+        return self._slots.get(index)
+
+    def _timed_out(self, index: int, tid: int) -> None:
+        with self._lock:
+            if self._cancelled.is_set():
+                return
+            generation = self._slots.retire(index, tid)
+            if generation is None:
+                return  # it finished meanwhile
+            self._abandoned[index].set()
+            ref = self._start(index, generation)
+        err = _timeout_error(self._table[tid], "its thread was abandoned")
+        self._report_to.tell(WorkerLost(index, generation, tid, err, ref))
 
     def close(self, kill: bool) -> None:
+        self._watchdog.stop()
         if kill:
             self._cancelled.set()
-        for ref in self._refs:
+        with self._lock:
+            refs = list(self._refs)
+        for ref in refs:
             ref.stop()  # waits for a task that is running: a thread cannot be killed
 
     def alive(self) -> bool:
@@ -71,45 +146,154 @@ class ThreadWorkerSet:
 class ProcessWorkerSet:
     """Worker actors, each driving one worker process forked by a zygote.
 
-    Forks at construction: build it before any thread of pexen starts.
+    Forks at construction: build it before any thread of pexen starts. A
+    reader thread collects every process's outcomes; when a process dies it
+    learns from the zygote how (signal, exit code), from the slots which task
+    it was running, and forks a replacement.
     """
 
     def __init__(self, workers: int, table: Sequence[TaskSpec]) -> None:
-        self._zygote = Zygote(table)
+        self._table = table
+        self._inherited = len(table)
+        self._slots = WorkerSlots(workers)
+        self._lock = threading.Lock()
+        self._closing = False
         self._procs: list[tuple[int, Connection, int | None]] = []
+        self._generation = [0] * workers
+        self._timed_out: dict[int, int] = {}  # index -> tid killed for its timeout
+        self._refs: list[pykka.ActorRef[Any]] = []
+        self._report_to: Any = None
+        self._reader: threading.Thread | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        self._watchdog = Watchdog(table, workers, self._slots.get, self._kill_timed_out)
+        self._zygote = Zygote(table, self._slots)
         try:
-            for _ in range(workers):
-                pid, conn = self._zygote.spawn()
-                self._procs.append((pid, conn, _pidfd(pid)))
+            for index in range(workers):
+                self._procs.append(self._spawn(index))
         except BaseException:
             self.close(kill=True)
             raise
-        self._refs: list[pykka.ActorRef[Any]] = []
-        self._reader: ResultReader | None = None
 
-    def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[pykka.ActorRef[Any]]:
-        conns = [conn for _, conn, _ in self._procs]
+    def _spawn(self, index: int) -> tuple[int, Connection, int | None]:
+        pid, conn = self._zygote.spawn(index)
+        return pid, conn, _pidfd(pid)
+
+    def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[Any]:
+        self._report_to = report_to
         self._refs = [
-            ProcessWorker.start(i, conn, report_to, mailbox) for i, conn in enumerate(conns)
+            ProcessWorker.start(i, conn, self._inherited, report_to, mailbox)
+            for i, (_, conn, _) in enumerate(self._procs)
         ]
-        self._reader = ResultReader(conns, report_to)
-        return self._refs
+        self._reader = threading.Thread(target=self._read, name="pexen-results", daemon=True)
+        self._reader.start()
+        return list(self._refs)
+
+    def watch(self) -> None:
+        self._watchdog.ensure()
+
+    def current(self, index: int) -> tuple[int, float] | None:
+        return self._slots.get(index)
+
+    def _kill_timed_out(self, index: int, tid: int) -> None:
+        with self._lock:
+            if self._closing or self._slots.get(index) is None:
+                return
+            self._timed_out[index] = tid
+            pid, _, pidfd = self._procs[index]
+            _kill(pid, pidfd)
+
+    # -- the reader thread -------------------------------------------------
+
+    def _read(self) -> None:
+        conns = {conn: index for index, (_, conn, _) in enumerate(self._procs)}
+        while conns:
+            for conn in wait([*conns, self._wake_r]):
+                if conn == self._wake_r:
+                    return
+                assert isinstance(conn, Connection)
+                index = conns[conn]
+                if not self._read_from(conn, index):
+                    del conns[conn]
+                    replacement = self._replace(index)
+                    if replacement is not None:
+                        conns[replacement] = index
+
+    def _read_from(self, conn: Connection, index: int) -> bool:
+        """Report what worker ``index`` sent; ``False`` if its process ended."""
+        outcomes: list[Outcome] = []
+        alive = True
+        try:
+            while len(outcomes) < _READ_BATCH:
+                outcomes.append(decode_outcome(conn.recv_bytes()))
+                if not conn.poll(0):
+                    break
+        except (EOFError, OSError):
+            alive = False
+        if outcomes:
+            self._report_to.tell(TaskDone(index, tuple(outcomes)))
+        return alive
+
+    def _replace(self, index: int) -> Connection | None:
+        """Worker ``index`` died: report it, with its culprit, and fork anew."""
+        with self._lock:
+            if self._closing:
+                return None
+            pid, conn, pidfd = self._procs[index]
+        status = self._zygote.reap(pid)
+        current = self._slots.get(index)
+        self._slots.end(index)
+        culprit = current[0] if current is not None else None
+        err: BaseException
+        if culprit is not None and self._timed_out.pop(index, None) == culprit:
+            err = _timeout_error(self._table[culprit], "its process was killed")
+        else:
+            err = WorkerLostError(f"the worker running the task died: {describe_status(status)}")
+        log.info("worker %d lost (%s), running task %s", index, err, culprit)
+        conn.close()
+        if pidfd is not None:
+            os.close(pidfd)
+        with self._lock:
+            if self._closing:
+                return None
+            try:
+                self._procs[index] = proc = self._spawn(index)
+            except OSError:
+                log.exception("cannot replace worker %d", index)
+                self._report_to.tell(WorkerLost(index, None, culprit, err))
+                return None
+            self._generation[index] += 1
+            generation = self._generation[index]
+        self._refs[index].tell(Reconnect(proc[1], generation))
+        self._report_to.tell(WorkerLost(index, generation, culprit, err))
+        return proc[1]
+
+    # -- shutdown ----------------------------------------------------------
 
     def close(self, kill: bool) -> None:
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            procs = list(self._procs)
         if kill:
-            for pid, _, pidfd in self._procs:
+            for pid, _, pidfd in procs:
                 _kill(pid, pidfd)
+        self._watchdog.stop()
         if self._reader is not None:
-            self._reader.stop()
-            self._reader = None
+            os.write(self._wake_w, b"x")
+            self._reader.join()
         for ref in self._refs:
             ref.stop()
-        for _, conn, pidfd in self._procs:
+        for _, conn, pidfd in procs:
             conn.close()  # an idle worker process ends on EOF
             if pidfd is not None:
-                os.close(pidfd)
+                with contextlib.suppress(OSError):
+                    os.close(pidfd)
         self._procs = []
         self._zygote.close()  # returns once every worker process has ended
+        self._slots.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
     def alive(self) -> bool:
         return bool(self._procs)

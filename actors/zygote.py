@@ -4,21 +4,30 @@
 held by a thread that does not exist there). The scheduler's process runs
 actor threads, so it forks exactly once, *before* any of them starts: the
 child is the zygote, single-threaded for its whole life, holding a copy of the
-run's task table. Every worker process is forked by the zygote, on request,
-and inherits the table: tasks (closures and lambdas too) and what their
-``kwargs`` hold (``multiprocessing`` queues, locks, events) need no pickling,
-and scripts without a main guard work, since nothing is re-imported.
+run's task table. Every worker process, the first ones and each replacement
+of a dead one, is forked by the zygote on request and inherits the table:
+tasks (closures and lambdas too) and what their ``kwargs`` hold
+(``multiprocessing`` queues, locks, events) need no pickling, and scripts
+without a main guard work, since nothing is re-imported. Tasks added to a run
+later travel to the worker processes with cloudpickle.
+
+When the scheduler's process already runs other threads as a pool starts
+(another run going on, or threads of the program's own), forking it is not
+safe: the zygote is then a fresh interpreter (fork and exec, which is safe),
+and the task table travels to it with cloudpickle. Tasks must then pickle,
+and ``multiprocessing`` objects in ``kwargs`` cannot travel that way.
 
 ::
 
-    scheduler process            zygote                 worker process
-    -----------------            ------                 --------------
-    Zygote(table) --fork-------> loop on control socket
-    spawn() ----- b"spawn" ----> fork ----------------> worker_main(sock, table)
-            <--- pid + socket fd (SCM_RIGHTS) ---
-    ProcessWorker --- pickled [(tid, shared), ...] ---------------> run_task()
-    ResultReader <-------------- pickled outcome, one per task ----
-    close() ------ EOF --------> wait for every worker, exit
+    scheduler process             zygote                  worker process i
+    -----------------             ------                  ----------------
+    Zygote(table, slots) -fork--> loop on control socket
+    spawn(i) ----- b"spawn i" --> fork ----------------> worker_main(i)
+             <---- pid + socket (SCM_RIGHTS)
+    ProcessWorker ------ pickled [(tid, shared, spec or None), ...] ---> run_task()
+    ResultReader <------------------ pickled outcome, one per task ----
+    reap(pid) ---- b"reap pid" -> waitpid -> exit status
+    close() ------ EOF ---------> wait for every worker, exit
 """
 
 from __future__ import annotations
@@ -28,16 +37,22 @@ import os
 import pickle
 import signal
 import socket
+import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
+from typing import Any
+
+import cloudpickle
 
 from pexen.state.taskspec import TaskSpec
 
-from .taskrun import run_task
+from .slots import WorkerSlots
+from .taskrun import failure, run_task
 from .wire import encode_outcome
 
-__all__ = ["Zygote", "flush_std_streams"]
+__all__ = ["Zygote", "describe_status", "flush_std_streams"]
 
 
 def flush_std_streams() -> None:
@@ -45,6 +60,20 @@ def flush_std_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+
+
+def describe_status(status: int | None) -> str:
+    """How a process ended, from its ``waitpid`` status, in words."""
+    if status is None:
+        return "its process ended (exit status unknown)"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = "unknown signal"
+        return f"its process was killed by signal {sig} ({name})"
+    return f"its process exited with code {os.waitstatus_to_exitcode(status)}"
 
 
 def _child_exit(code: int) -> None:
@@ -55,55 +84,146 @@ def _child_exit(code: int) -> None:
 class Zygote:
     """The scheduler's handle on its fork server.
 
-    Construct it from the thread that will own it while no other thread of
-    pexen runs. :meth:`spawn` starts a worker process and returns its pid and
-    a connection to it; :meth:`close` ends the zygote once every worker
-    process it forked has exited (close their connections or kill them first).
+    Construct it while no other thread of pexen runs. :meth:`spawn` starts a
+    worker process and returns its pid and a connection to it; :meth:`reap`
+    collects a dead worker's exit status; :meth:`close` ends the zygote once
+    every worker process it forked has exited (close their connections or
+    kill them first). The methods may be called from any thread.
     """
 
-    def __init__(self, table: Sequence[TaskSpec]) -> None:
+    def __init__(self, table: Sequence[TaskSpec], slots: WorkerSlots) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._ctrl = ours
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        #: how the zygote got its task table: "fork" (inherited) or "exec" (pickled)
+        self.start_method = "fork" if threading.active_count() == 1 else "exec"
+        if self.start_method == "exec":
+            self._proc = _exec_zygote(theirs, table, slots)
+            self.pid = self._proc.pid
+            theirs.close()
+            return
         flush_std_streams()
         pid = os.fork()
         if pid == 0:  # the zygote
             code = 1
             try:
                 ours.close()
-                _zygote_main(theirs, table)
+                _zygote_main(theirs, table, slots)
                 code = 0
             finally:
                 _child_exit(code)
         theirs.close()
         self.pid = pid
-        self._ctrl = ours
 
-    def spawn(self) -> tuple[int, Connection]:
-        """Fork a worker process; return its pid and a connection to it."""
-        self._ctrl.send(b"spawn")
-        msg, fds, _, _ = socket.recv_fds(self._ctrl, 64, 1)
+    def spawn(self, index: int) -> tuple[int, Connection]:
+        """Fork worker process ``index``; return its pid and a connection to it."""
+        with self._lock:
+            self._ctrl.send(f"spawn {index}".encode())
+            msg, fds, _, _ = socket.recv_fds(self._ctrl, 64, 1)
         if not msg or len(fds) != 1:
             raise OSError("the zygote did not spawn a worker")
         return int(msg), Connection(fds[0])
 
+    def reap(self, pid: int) -> int | None:
+        """Wait for a worker process that is ending; return its wait status."""
+        with self._lock:
+            self._ctrl.send(f"reap {pid}".encode())
+            msg = self._ctrl.recv(64)
+        return int(msg) if msg and msg != b"-" else None
+
     def close(self) -> None:
         """Tell the zygote to end, and wait until it has."""
-        if self._ctrl.fileno() == -1:
+        with self._lock:
+            if self._ctrl.fileno() == -1:
+                return
+            self._ctrl.close()
+        if self._proc is not None:
+            self._proc.wait()
             return
-        self._ctrl.close()
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, 0)
 
 
-def _zygote_main(ctrl: socket.socket, table: Sequence[TaskSpec]) -> None:
+class _Unpicklable:
+    """Stands in for a task that could not be pickled for an exec'd zygote."""
+
+    def __init__(self, what: str, error: str) -> None:
+        self.what, self.error = what, error
+
+    def __call__(self) -> None:
+        raise AttributeError(
+            f"Can't pickle task {self.what} for its worker process: {self.error} "
+            "(the process pool started while other threads ran, so its tasks "
+            "were pickled instead of inherited through fork)"
+        )
+
+
+def _pickle_table(table: Sequence[TaskSpec]) -> bytes:
+    blobs = []
+    for spec in table:
+        try:
+            blobs.append(cloudpickle.dumps(spec))
+        except Exception as exc:
+            stub = TaskSpec(
+                spec.tid, _Unpicklable(repr(spec.func), str(exc)), spec.requires,
+                spec.provides, spec.uses, spec.claims, spec.priority, {}, False, spec.timeout,
+            )  # fmt: skip
+            blobs.append(cloudpickle.dumps(stub))
+    return pickle.dumps(blobs, pickle.HIGHEST_PROTOCOL)
+
+
+def _exec_zygote(
+    ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSlots
+) -> subprocess.Popen[bytes]:
+    """Start a zygote in a fresh interpreter, handing it the pickled table."""
+    table_fd = os.memfd_create("pexen-table")
+    with os.fdopen(os.dup(table_fd), "wb") as out:
+        out.write(_pickle_table(table))
+    os.lseek(table_fd, 0, os.SEEK_SET)
+    fds = (ctrl.fileno(), slots.fd, table_fd)
+    boot = (
+        f"import sys; sys.path[:0] = {sys.path!r}; "
+        f"from actors.zygote import _exec_main; _exec_main({fds[0]}, {fds[1]}, {slots.count}, "
+        f"{fds[2]})"
+    )
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", boot], pass_fds=fds, stdin=subprocess.DEVNULL, close_fds=True
+        )
+    finally:
+        os.close(table_fd)
+
+
+def _exec_main(ctrl_fd: int, slots_fd: int, count: int, table_fd: int) -> None:
+    """The entry point of an exec'd zygote."""
+    with os.fdopen(table_fd, "rb") as src:
+        blobs = pickle.load(src)
+    table = [cloudpickle.loads(blob) for blob in blobs]
+    slots = WorkerSlots(count, fd=slots_fd)
+    _zygote_main(socket.socket(fileno=ctrl_fd), table, slots)
+
+
+def _zygote_main(ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSlots) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the scheduler handles Ctrl-C
-    children = []
+    children: set[int] = set()
     while True:
         try:
-            cmd = ctrl.recv(64)
+            cmd = ctrl.recv(64).decode()
         except OSError:
             break
         if not cmd:
             break
+        verb, arg = cmd.split()
+        if verb == "reap":
+            pid = int(arg)
+            status: int | None = None
+            with contextlib.suppress(ChildProcessError):
+                status = os.waitpid(pid, 0)[1]
+            children.discard(pid)
+            ctrl.send(b"-" if status is None else str(status).encode())
+            continue
+        index = int(arg)
         ours, theirs = socket.socketpair()
         pid = os.fork()
         if pid == 0:  # a worker process
@@ -111,43 +231,52 @@ def _zygote_main(ctrl: socket.socket, table: Sequence[TaskSpec]) -> None:
             try:
                 ctrl.close()
                 ours.close()
-                _worker_main(theirs, table)
+                _worker_main(theirs, table, slots, index)
                 code = 0
             finally:
                 _child_exit(code)
         theirs.close()
-        children.append(pid)
+        children.add(pid)
         socket.send_fds(ctrl, [str(pid).encode()], [ours.fileno()])
         ours.close()
-        _reap(children, block=False)
-    _reap(children, block=True)
+    for pid in children:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
-def _reap(children: list[int], block: bool) -> None:
-    for pid in list(children):
-        try:
-            done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
-        except ChildProcessError:
-            done = pid
-        if done:
-            children.remove(pid)
+def _worker_main(
+    sock: socket.socket, table: Sequence[TaskSpec], slots: WorkerSlots, index: int
+) -> None:
+    """Run tasks as the scheduler sends them, until the connection closes.
 
-
-def _worker_main(sock: socket.socket, table: Sequence[TaskSpec]) -> None:
-    """Run tasks as the scheduler sends them, until the connection closes."""
+    Each task's id is in this worker's slot while it runs, so that the
+    scheduler knows which task a crash interrupted. The outcome is sent before
+    the slot is cleared: a task whose outcome was sent is never blamed.
+    """
     from tblib import pickling_support
 
     pickling_support.install()  # tracebacks pickle from here on
     conn = Connection(sock.detach())
+    known: dict[int, TaskSpec] = {}  # tasks added after the fork
     while True:
         try:
             data = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        for tid, shared in pickle.loads(data):
-            spec = table[tid]
-            outcome = run_task(spec, shared)
+        items: list[tuple[int, dict[str, Any], bytes | None]] = pickle.loads(data)
+        for tid, shared, blob in items:
+            slots.begin(index, tid)
             try:
-                conn.send_bytes(encode_outcome(outcome, spec.func))
+                if blob is not None:
+                    known[tid] = cloudpickle.loads(blob)
+                spec = known[tid] if tid >= len(table) else table[tid]
+            except Exception as exc:  # the task cannot be rebuilt here
+                outcome, func = failure(tid, shared, exc), None
+            else:
+                outcome, func = run_task(spec, shared), spec.func
+            try:
+                conn.send_bytes(encode_outcome(outcome, func))
             except OSError:
                 return
+            finally:
+                slots.end(index)

@@ -3,7 +3,8 @@
 Public surface::
 
     Sched, TaskRes, ExceptionInfo, TaskFailError, task_fail_wrap,
-    SchedulerError, DepcheckError, MutexError, meta, pool
+    SchedulerError, DepcheckError, MutexError, WorkerLostError,
+    TaskTimeoutError, meta, pool
 
 ``Sched`` and ``pool`` load the engine (pykka, cloudpickle) on first use, so
 that the vocabulary here (``meta``, ``common``) can be imported by every layer
@@ -23,6 +24,8 @@ from .common import (
     SchedulerError,
     TaskFailError,
     TaskRes,
+    TaskTimeoutError,
+    WorkerLostError,
     task_fail_wrap,
 )
 
@@ -38,6 +41,8 @@ __all__ = [
     "SchedulerError",
     "TaskFailError",
     "TaskRes",
+    "TaskTimeoutError",
+    "WorkerLostError",
     "common",
     "meta",
     "pool",

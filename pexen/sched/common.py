@@ -20,6 +20,8 @@ __all__ = [
     "SchedulerError",
     "TaskFailError",
     "TaskRes",
+    "TaskTimeoutError",
+    "WorkerLostError",
     "task_fail_wrap",
 ]
 
@@ -40,6 +42,24 @@ Any field that could not cross back from a worker process is ``None``.
 
 class SchedulerError(PexenError):
     """Base class of the errors the scheduler raises."""
+
+
+class WorkerLostError(SchedulerError):
+    """A task's worker process died under it (a crash, a signal, the OOM killer).
+
+    The message says how: the signal or the exit code. The task counts as an
+    uncontrolled failure; the worker is replaced and the run goes on.
+    """
+
+
+class TaskTimeoutError(SchedulerError, TimeoutError):
+    """A task ran longer than its ``timeout``.
+
+    A process task is killed (its worker is replaced); a thread task cannot be
+    killed, so it is abandoned: it goes on in its thread, its result is
+    dropped, and a fresh thread takes its worker's place. Either way it counts
+    as an uncontrolled failure.
+    """
 
 
 class DepcheckError(SchedulerError):

@@ -22,6 +22,7 @@ __all__ = [
     "get_priority",
     "get_provides",
     "get_requires",
+    "get_timeout",
     "get_uses",
     "has_meta",
     "retrieve_meta",
@@ -40,6 +41,7 @@ FIELDS: dict[str, Callable[[], Any]] = {
     "claims": set,
     "priority": lambda: 0,
     "kwargs": dict,
+    "timeout": lambda: None,
 }
 
 
@@ -58,6 +60,14 @@ def _convert(field: str, value: Any) -> Any:
         if isinstance(value, Mapping):
             return value
         raise AttributeError(f"{type(value)} cannot be used for {field}")
+    if field == "timeout":
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise AttributeError(f"{type(value)} cannot be used for {field}")
+        if not value > 0:
+            raise AttributeError(f"timeout must be a positive number of seconds, not {value!r}")
+        return value
     return value  # priority: any value comparable with the other tasks' priorities
 
 
@@ -71,7 +81,10 @@ class SchedMeta:
     - ``claims``: resources locked exclusively (read-write) while it runs;
     - ``uses``: resources locked shared (read-only) while it runs;
     - ``priority``: among ready tasks, lower runs first (default ``0``);
-    - ``kwargs``: keyword arguments passed to the task.
+    - ``kwargs``: keyword arguments passed to the task;
+    - ``timeout``: seconds the task may run before it is stopped and
+      reported with :class:`~pexen.sched.TaskTimeoutError` (default ``None``:
+      no limit).
 
     The name fields are sets; a list is converted, any other type refused with
     ``AttributeError``. An unknown field is refused with ``AttributeError``.
@@ -85,6 +98,7 @@ class SchedMeta:
     claims: set[Any]
     priority: Any
     kwargs: Mapping[str, Any]
+    timeout: float | None
 
     def __init__(self, **fields: Any) -> None:
         for name, default in FIELDS.items():
@@ -202,3 +216,8 @@ def get_priority(task: object) -> Any:
 def get_kwargs(task: object) -> Mapping[str, Any]:
     """The task's ``kwargs`` (empty when it has no metadata)."""
     return _field(task, "kwargs")  # type: ignore[no-any-return]
+
+
+def get_timeout(task: object) -> float | None:
+    """The task's ``timeout`` in seconds (``None`` when it has no metadata)."""
+    return _field(task, "timeout")  # type: ignore[no-any-return]

@@ -19,7 +19,7 @@ from actors.messages import RunTasks, TaskDone, WorkerLost
 from actors.workerset import ProcessWorkerSet, ThreadWorkerSet, WorkerSet
 
 from ..state.taskspec import TaskSpec, compile_task
-from .common import SchedulerError, TaskRes
+from .common import ExceptionInfo, SchedulerError, TaskRes
 
 __all__ = ["PoolError", "ProcessWorkerPool", "ThreadWorkerPool"]
 
@@ -46,22 +46,47 @@ class _Standalone:
         self.specs = specs
         self.sink = sink
         self.refs = workers.launch(sink, None)
-        self.load = [0] * len(self.refs)
+        self.generation = [0] * len(self.refs)
+        # per worker, what was handed to it and has not ended, in order
+        self.handed: list[dict[int, dict[str, Any]]] = [{} for _ in self.refs]
         self.unfinished = 0  # submitted, result not yet received
         self.done: deque[TaskRes] = deque()  # received, not yet yielded
         self.shutting_down = False
+
+    def submit(self, spec: TaskSpec, shared: dict[str, Any]) -> None:
+        worker = min(range(len(self.refs)), key=lambda w: len(self.handed[w]))
+        self.handed[worker][spec.tid] = shared
+        self.unfinished += 1
+        self.refs[worker].tell(RunTasks(((spec, shared),), self.generation[worker]))
 
     def collect(self) -> None:
         """Wait for the next message of a worker and account for it."""
         message = self.sink.queue.get()
         if isinstance(message, TaskDone):
             for outcome in message.outcomes:
-                self.unfinished -= 1
-                self.load[message.worker] -= 1
-                spec = self.specs[outcome.tid]
-                self.done.append(TaskRes(spec.func, outcome.shared, outcome.ret, outcome.excinfo))
+                self._ended(message.worker, outcome.tid, outcome.shared, outcome.ret,
+                            outcome.excinfo)  # fmt: skip
         elif isinstance(message, WorkerLost):
-            raise PoolError(f"worker {message.worker} lost: {message.reason}")
+            worker = message.worker
+            if message.replacement is not None:
+                self.refs[worker] = message.replacement
+            if message.generation is not None:
+                self.generation[worker] = message.generation
+            if message.culprit is not None and message.culprit in self.handed[worker]:
+                err = message.error
+                excinfo = ExceptionInfo(type(err), err, None)
+                shared = self.handed[worker][message.culprit]
+                self._ended(worker, message.culprit, shared, None, excinfo)
+            requeue = self.handed[worker]
+            self.handed[worker] = {}
+            self.unfinished -= len(requeue)
+            for tid, shared in requeue.items():  # never started: hand out again
+                self.submit(self.specs[tid], shared)
+
+    def _ended(self, worker: int, tid: int, shared: Any, ret: Any, excinfo: Any) -> None:
+        self.handed[worker].pop(tid, None)
+        self.unfinished -= 1
+        self.done.append(TaskRes(self.specs[tid].func, shared, ret, excinfo))
 
 
 class _WorkerPool:
@@ -131,11 +156,7 @@ class _WorkerPool:
         run = self._running()
         if run.shutting_down:
             raise PoolError("The pool is shutting down")
-        spec = self._spec_for(task)
-        worker = min(range(len(run.load)), key=run.load.__getitem__)
-        run.load[worker] += 1
-        run.unfinished += 1
-        run.refs[worker].tell(RunTasks(((spec, dict(shared or {})),)))
+        run.submit(self._spec_for(task), dict(shared or {}))
 
     def iter_results(self) -> Iterator[TaskRes]:
         """Yield a :class:`TaskRes` per submitted task, as each ends.
@@ -220,7 +241,7 @@ class ThreadWorkerPool(_WorkerPool):
     """
 
     def _worker_set(self, table: Sequence[TaskSpec], cancelled: threading.Event) -> WorkerSet:
-        return ThreadWorkerSet(self.workers, cancelled)
+        return ThreadWorkerSet(self.workers, table, cancelled)
 
     def _spec_for(self, task: Any) -> TaskSpec:
         # Threads need no registration: a new task joins the running table.

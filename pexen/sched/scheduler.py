@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from collections.abc import Generator, Iterable, Iterator
 from typing import Any
+
+import pykka
 
 from actors.engine import Engine
 from actors.messages import RunEnded
@@ -15,6 +18,7 @@ from ..state.taskspec import TaskSpec, check_priorities, compile_task
 from ..util import PexenWarning
 from .common import SchedulerError, TaskRes
 from .pool import ThreadWorkerPool, _WorkerPool
+from .status import RunStatus
 
 __all__ = ["DEFAULT_BACKLOG", "Sched"]
 
@@ -28,12 +32,16 @@ class Sched:
     ``Sched(tasks)`` or ``Sched()`` then :meth:`add_tasks`; optionally
     :meth:`add_shared`; then iterate :meth:`run`. The task set is validated
     as it is added, so bad metadata raises there, never inside a run.
+    :meth:`add_tasks`, :meth:`cancel` and :meth:`status` may be called from
+    any thread, also while a run goes on.
     """
 
     def __init__(self, tasks: Iterable[Any] = ()) -> None:
         self._tasks: dict[Any, TaskSpec] = {}
         self._shared: dict[str, Any] = {}
-        self._active = threading.Lock()
+        self._active = threading.Lock()  # held while a run goes on
+        self._guard = threading.RLock()  # the task set and the current engine
+        self._engine: Engine | None = None
         self._add_tasks(tasks)
 
     def add_tasks(self, tasks: Iterable[Any]) -> None:
@@ -45,37 +53,49 @@ class Sched:
         :class:`~pexen.sched.DepcheckError` for ``requires`` that can never be
         met. Warns (:class:`~pexen.PexenWarning`) of a provided name that no
         task requires.
+
+        While a run goes on, the tasks join it (their ``requires`` may name
+        what the run already provided); the run then ends only once they
+        are done too.
         """
         self._add_tasks(tasks)
 
     def _add_tasks(self, tasks: Iterable[Any]) -> None:
-        new: dict[Any, TaskSpec] = {}
-        for task in tasks:
-            if task not in self._tasks and task not in new:
-                new[task] = compile_task(task, len(self._tasks) + len(new))
-        if not new:
-            return
-        specs = [*self._tasks.values(), *new.values()]
-        check_priorities(list(new.values()), specs[0])
-        check_satisfiable(specs)
-        for spec, name in unrequired_provides(specs, new.values()):
-            warnings.warn(
-                f"Dep {name!r} provided by {spec.func}, but not required by any task",
-                PexenWarning,
-                stacklevel=3,  # the caller of Sched() or add_tasks()
-            )
-        self._tasks.update(new)
+        with self._guard:
+            new: dict[Any, TaskSpec] = {}
+            for task in tasks:
+                if task not in self._tasks and task not in new:
+                    new[task] = compile_task(task, len(self._tasks) + len(new))
+            if not new:
+                return
+            specs = [*self._tasks.values(), *new.values()]
+            check_priorities(list(new.values()), specs[0])
+            check_satisfiable(specs)
+            for spec, name in unrequired_provides(specs, new.values()):
+                warnings.warn(
+                    f"Dep {name!r} provided by {spec.func}, but not required by any task",
+                    PexenWarning,
+                    stacklevel=4,  # the caller of Sched() or add_tasks()
+                )
+            self._tasks.update(new)
+            if self._engine is not None:
+                # when the run just ended, the tasks wait for the next one
+                with contextlib.suppress(pykka.ActorDeadError):
+                    self._engine.add(list(new.values()))
 
     def add_shared(self, **shared: Any) -> None:
         """Preset keys of the shared dict every task starts with (a copy each)."""
         self._shared.update(shared)
 
-    def run(self, pool: _WorkerPool | None = None) -> Iterator[TaskRes]:
+    def run(
+        self, pool: _WorkerPool | None = None, *, backlog: int = DEFAULT_BACKLOG
+    ) -> Iterator[TaskRes]:
         """Run every task; yield a :class:`TaskRes` per task that ran, as it ends.
 
-        ``pool`` defaults to ``ThreadWorkerPool(workers=1, spare=1)``. Leaving
-        the loop early (``break``, ``close()``, an exception) cancels the run;
-        its workers are gone before control returns. At the end, a
+        ``pool`` defaults to ``ThreadWorkerPool(workers=1, spare=1)``. At most
+        ``backlog`` results wait for the caller before dispatch pauses.
+        Leaving the loop early (``break``, ``close()``, an exception) cancels
+        the run; its workers are gone before control returns. At the end, a
         :class:`~pexen.PexenWarning` reports tasks skipped for unmet
         dependencies and locks still held, both caused by failed tasks.
 
@@ -88,23 +108,44 @@ class Sched:
             pool = ThreadWorkerPool(workers=1, spare=1)
         elif not isinstance(pool, _WorkerPool):
             raise TypeError(f"pool must be a ThreadWorkerPool or ProcessWorkerPool, not {pool!r}")
-        return self._run(pool, list(self._tasks.values()), dict(self._shared))
+        if not isinstance(backlog, int) or backlog < 1:
+            raise ValueError(f"backlog must be a positive int, not {backlog!r}")
+        return self._run(pool, backlog)
 
-    def _run(
-        self, pool: _WorkerPool, specs: list[TaskSpec], preset: dict[str, Any]
-    ) -> Iterator[TaskRes]:
+    def cancel(self) -> None:
+        """Cancel the run going on, if any (from any thread).
+
+        Nothing more is dispatched, running process tasks are killed; the
+        generator of :meth:`run` yields the results already there and ends.
+        """
+        with self._guard:
+            if self._engine is not None:
+                self._engine.cancel()
+
+    def status(self) -> RunStatus:
+        """A snapshot of the run going on (``active=False`` when there is none)."""
+        with self._guard:
+            engine = self._engine
+        if engine is None:
+            return RunStatus(active=False)
+        try:
+            return engine.status()
+        except pykka.ActorDeadError:
+            return RunStatus(active=False)
+
+    def _run(self, pool: _WorkerPool, backlog: int) -> Generator[TaskRes, None, None]:
         if not self._active.acquire(blocking=False):
             raise SchedulerError("This scheduler is already running")
         try:
-            if not specs:
-                return
             pool._claim()
             try:
-                ended = yield from self._drain(pool, specs, preset)
+                ended = yield from self._drain(pool, backlog)
             finally:
                 pool._unclaim()
         finally:
             self._active.release()
+        if ended is None or ended.cancelled:
+            return
         if ended.error is not None:
             raise SchedulerError(f"the run failed: {ended.error!r}") from ended.error
         if ended.skipped:
@@ -120,25 +161,25 @@ class Sched:
                 stacklevel=2,
             )
 
-    @staticmethod
-    def _drain(
-        pool: _WorkerPool, specs: list[TaskSpec], preset: dict[str, Any]
-    ) -> Generator[TaskRes, None, RunEnded]:
-        engine = Engine(
-            specs,
-            preset,
-            lambda cancelled: pool._worker_set(specs, cancelled),
-            pool.workers + pool.spare,
-            DEFAULT_BACKLOG,
-        )
-        finished = False
+    def _drain(self, pool: _WorkerPool, backlog: int) -> Generator[TaskRes, None, RunEnded | None]:
+        with self._guard:
+            table = list(self._tasks.values())
+            if not table:
+                return None
+            engine = self._engine = Engine(
+                table, dict(self._shared), pool._worker_set, pool.workers + pool.spare, backlog
+            )
+        ended = None
         try:
             while True:
                 item = engine.take()
                 if isinstance(item, RunEnded):
-                    finished = item.error is None
+                    ended = item
                     break
                 yield item
+                engine.consumed()
         finally:
-            engine.close(cancel=not finished)
-        return item
+            with self._guard:
+                self._engine = None
+            engine.close(cancel=ended is None or ended.cancelled or ended.error is not None)
+        return ended

@@ -30,6 +30,7 @@ class TaskSpec:
     priority: Any
     kwargs: Mapping[str, Any]
     pass_shared: bool
+    timeout: float | None = None
 
     @property
     def locks(self) -> bool:
@@ -91,7 +92,7 @@ def compile_task(task: object, tid: int) -> TaskSpec:
         provides = _names(task, "provides", m.provides)
         uses = _names(task, "uses", m.uses)
         claims = _names(task, "claims", m.claims)
-        priority, kwargs = m.priority, m.kwargs
+        priority, kwargs, timeout = m.priority, m.kwargs, m.timeout
     elif getattr(task, _meta.META_ATTR, None) is not None:
         raise SchedulerError(
             f"Task {task!r}: metadata attribute is not a SchedMeta but "
@@ -99,7 +100,7 @@ def compile_task(task: object, tid: int) -> TaskSpec:
         )
     else:
         requires = provides = uses = claims = frozenset()
-        priority, kwargs = 0, {}
+        priority, kwargs, timeout = 0, {}, None
     if not isinstance(kwargs, Mapping):
         raise TypeError(f"Task {task!r}: kwargs must be a mapping, not {type(kwargs).__name__}")
     if not all(isinstance(k, str) for k in kwargs):
@@ -107,6 +108,10 @@ def compile_task(task: object, tid: int) -> TaskSpec:
     both = uses & claims
     if both:
         raise MutexError(f"Task {task} has {set(both)} in both claims and uses.", task)
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+    ):
+        raise TypeError(f"Task {task!r}: timeout must be a positive number, not {timeout!r}")
     kwargs = dict(kwargs)
     return TaskSpec(
         tid,
@@ -118,6 +123,7 @@ def compile_task(task: object, tid: int) -> TaskSpec:
         priority,
         kwargs,
         takes_shared(task, kwargs),  # type: ignore[arg-type]
+        timeout,
     )
 
 

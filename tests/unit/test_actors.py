@@ -28,7 +28,7 @@ from actors.messages import (
 from actors.planner import Planner
 from actors.threadworker import ThreadWorker
 from actors.workerset import ProcessWorkerSet
-from pexen.sched import TaskFailError, TaskRes
+from pexen.sched import TaskFailError, TaskRes, WorkerLostError
 from pexen.state.taskspec import TaskSpec
 
 WAIT = 10  # seconds: a bound against hangs, never reached when all is well
@@ -114,7 +114,10 @@ class PlannerRig:
         self.ref.tell(TaskDone(worker, outcomes))
 
     def result(self):
-        return self.mailbox.take(timeout=WAIT)
+        item = self.mailbox.take(timeout=WAIT)
+        if isinstance(item, TaskRes):
+            self.mailbox.consumed()
+        return item
 
     def stop(self):
         self.ref.stop()
@@ -225,9 +228,9 @@ def test_planner_fails_the_tasks_of_a_lost_worker(rig_factory):
     rig = rig_factory(specs, slots=2, workers=2)
     rig.begin()
     rig.dispatched(0), rig.dispatched(1)
-    rig.ref.tell(WorkerLost(1, "killed by signal 9"))
+    rig.ref.tell(WorkerLost(1, 1, 1, WorkerLostError("killed by signal 9")))
     res = rig.result()
-    assert res.task is specs[1].func and "killed by signal 9" in str(res.excinfo.val)
+    assert res.task is specs[1].func and res.excinfo.type is WorkerLostError
     rig.done(ok(0), worker=0)
     rig.result()
     assert rig.result() == RunEnded(0, 0)
@@ -290,7 +293,12 @@ def test_process_workers_run_inherited_tasks_and_report_a_death():
         assert out.shared == {"x": 1, "y": 42} and out.ret != os.getpid()
         refs[1].tell(RunTasks(((table[1], {}),)))
         lost = report.get()
-        assert lost == WorkerLost(1, "its process ended unexpectedly")
+        assert isinstance(lost, WorkerLost) and (lost.worker, lost.generation) == (1, 1)
+        assert lost.culprit == 1 and "signal 9 (SIGKILL)" in str(lost.error)
+        # the replacement runs the next task
+        refs[1].tell(RunTasks(((table[0], {}),), generation=1))
+        [out] = report.get().outcomes
+        assert out.shared == {"y": 42}
     finally:
         workers.close(kill=True)
     assert not workers.alive()

@@ -1,0 +1,62 @@
+"""What each worker runs at this moment: written by workers, read by watchers."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import time
+
+__all__ = ["WorkerSlots"]
+
+_SLOT = struct.Struct("=qd")  # tid (-1: idle), start (time.monotonic())
+_IDLE = -1
+
+
+class WorkerSlots:
+    """One slot per worker index: the task it runs now and since when.
+
+    Backed by a shared memory file (``memfd``), so worker processes forked
+    after its creation (or given its fd) write into the slots the scheduler's
+    process reads:
+    when a worker process dies, its slot says which task killed it (or that
+    it was idle); the watchdog reads start times to enforce timeouts. A
+    worker writes the start time before the tid, so a reader that sees a tid
+    sees its start time. ``time.monotonic()`` is system-wide on Linux, hence
+    comparable across processes.
+    """
+
+    def __init__(self, count: int, fd: int | None = None) -> None:
+        self.count = count
+        size = max(1, count) * _SLOT.size
+        if fd is None:  # a new map; its fd lets an exec'd process attach
+            fd = os.memfd_create("pexen-slots")
+            os.ftruncate(fd, size)
+            fresh = True
+        else:
+            fresh = False
+        self.fd = fd
+        self._map = mmap.mmap(fd, size)
+        if fresh:
+            for index in range(count):
+                self.end(index)
+
+    def begin(self, index: int, tid: int) -> None:
+        """Worker ``index`` starts task ``tid`` now."""
+        now = time.monotonic()
+        _SLOT.pack_into(self._map, index * _SLOT.size, _IDLE, now)
+        _SLOT.pack_into(self._map, index * _SLOT.size, tid, now)
+
+    def end(self, index: int) -> None:
+        """Worker ``index`` is idle."""
+        _SLOT.pack_into(self._map, index * _SLOT.size, _IDLE, 0.0)
+
+    def get(self, index: int) -> tuple[int, float] | None:
+        """``(tid, started)`` of the task worker ``index`` runs, or ``None``."""
+        tid, started = _SLOT.unpack_from(self._map, index * _SLOT.size)
+        return None if tid == _IDLE else (tid, started)
+
+    def close(self) -> None:
+        """Unmap the slots (in the process that calls it)."""
+        self._map.close()
+        os.close(self.fd)
