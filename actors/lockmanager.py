@@ -9,6 +9,7 @@ import pykka
 
 from pexen.state.locktable import LockTable
 
+from .base import PexenActor
 from .mailbox import ResultMailbox
 from .messages import (
     AcquireLocks,
@@ -16,7 +17,6 @@ from .messages import (
     LockDecisions,
     LockStatus,
     ReleaseLocks,
-    RunEnded,
     StatusQuery,
 )
 
@@ -25,7 +25,7 @@ __all__ = ["LockManager"]
 log = logging.getLogger(__name__)
 
 
-class LockManager(pykka.ThreadingActor):
+class LockManager(PexenActor):
     """Grants read-write locks, fairly, all of a task's at once.
 
     Protocol:
@@ -43,7 +43,7 @@ class LockManager(pykka.ThreadingActor):
     def __init__(self, planner: pykka.ActorRef[Any], mailbox: ResultMailbox) -> None:
         super().__init__()
         self._planner = planner
-        self._mailbox = mailbox
+        self.mailbox = mailbox
         self.table = LockTable()
 
     def on_receive(self, message: Any) -> Any:
@@ -71,6 +71,3 @@ class LockManager(pykka.ThreadingActor):
         else:
             log.warning("lock manager: unexpected message %r", message)
         return None
-
-    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        self._mailbox.end(RunEnded(0, 0, exception_value))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -30,16 +29,18 @@ class ResultMailbox:
             raise ValueError("backlog must be at least 1")
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._backlog = backlog
-        self._unconsumed = 0
+        # Each counter has one writer (posted: the planner; consumed: the
+        # caller), so no lock: each side sets its flag, then reads the other
+        # side's counter, and one of the two always sees the other's write.
+        self._posted = 0
+        self._consumed = 0
         self._paused = False
         self._awaiting_empty = False
-        self._lock = threading.Lock()
         self.on_drained = on_drained
 
     def post(self, result: Any) -> None:
         """Planner: deliver one result."""
-        with self._lock:
-            self._unconsumed += 1
+        self._posted += 1
         self._queue.put(result)
 
     def end(self, ended: RunEnded) -> None:
@@ -48,15 +49,21 @@ class ResultMailbox:
 
     def should_pause(self) -> bool:
         """Planner: whether to hold dispatch until the caller catches up."""
-        with self._lock:
-            self._paused = self._unconsumed >= self._backlog
-            return self._paused
+        if self._posted - self._consumed < self._backlog:
+            return False
+        self._paused = True
+        if self._posted - self._consumed < self._backlog:  # consumed meanwhile
+            self._paused = False
+        return self._paused
 
     def all_consumed(self) -> bool:
         """Planner: whether the caller consumed every result posted so far."""
-        with self._lock:
-            self._awaiting_empty = self._unconsumed > 0
-            return not self._awaiting_empty
+        if self._posted == self._consumed:
+            return True
+        self._awaiting_empty = True
+        if self._posted == self._consumed:  # consumed meanwhile
+            self._awaiting_empty = False
+        return not self._awaiting_empty
 
     def take(self, timeout: float | None = None) -> Any:
         """Facade: the next result or :class:`RunEnded`; blocks until one exists.
@@ -67,12 +74,11 @@ class ResultMailbox:
 
     def consumed(self) -> None:
         """Facade: the caller is done with one result."""
-        with self._lock:
-            self._unconsumed -= 1
-            notify = (self._paused and self._unconsumed < self._backlog) or (
-                self._awaiting_empty and self._unconsumed == 0
-            )
-            if notify:
-                self._paused = self._awaiting_empty = False
-        if notify and self.on_drained is not None:
-            self.on_drained()
+        self._consumed += 1
+        unconsumed = self._posted - self._consumed
+        if (self._paused and unconsumed < self._backlog) or (
+            self._awaiting_empty and unconsumed == 0
+        ):
+            self._paused = self._awaiting_empty = False
+            if self.on_drained is not None:
+                self.on_drained()

@@ -15,6 +15,7 @@ from pexen.state.depgraph import DepGraph
 from pexen.state.readyqueue import ReadyQueue
 from pexen.state.taskspec import TaskSpec
 
+from .base import PexenActor
 from .lockmanager import LockManager
 from .mailbox import ResultMailbox
 from .messages import (
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 _WAITING, _STARTED = 0, 1
 
 
-class Planner(pykka.ThreadingActor):
+class Planner(PexenActor):
     """Decides what runs next and where; turns outcomes into results.
 
     Owns the run's :class:`DepGraph`, its :class:`ReadyQueue` and the shared
@@ -86,7 +87,7 @@ class Planner(pykka.ThreadingActor):
         self._specs = specs
         self._preset = preset
         self._slots = slots
-        self._mailbox = mailbox
+        self._mailbox = self.mailbox = mailbox
         self._cancel_event = cancelled
         self._graph = DepGraph()
         self._ready = ReadyQueue()
@@ -118,8 +119,7 @@ class Planner(pykka.ThreadingActor):
             self.locks.stop()
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        log.error("planner failed", exc_info=(exception_type, exception_value, traceback))
-        self._mailbox.end(RunEnded(0, 0, exception_value))
+        super().on_failure(exception_type, exception_value, traceback)
         if self.locks is not None:
             self.locks.stop()
 
@@ -301,7 +301,10 @@ class Planner(pykka.ThreadingActor):
         if shared is None:
             shared = dict(self._preset)
         load, live = self._load, self._live
-        worker = min((w for w in range(len(load)) if live[w]), key=load.__getitem__)
+        if len(load) == 1:
+            worker = 0
+        else:
+            worker = min((w for w in range(len(load)) if live[w]), key=load.__getitem__)
         load[worker] += 1
         self._running[tid] = worker
         self._handed[tid] = shared

@@ -9,10 +9,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import cloudpickle
-import pykka
 
+from .base import PexenActor
 from .mailbox import ResultMailbox
-from .messages import Outcome, Reconnect, RunEnded, RunTasks, TaskDone
+from .messages import Outcome, Reconnect, RunTasks, TaskDone
 from .taskrun import failure
 
 __all__ = ["ProcessWorker"]
@@ -20,7 +20,7 @@ __all__ = ["ProcessWorker"]
 log = logging.getLogger(__name__)
 
 
-class ProcessWorker(pykka.ThreadingActor):
+class ProcessWorker(PexenActor):
     """One worker of a :class:`~pexen.sched.pool.ProcessWorkerPool`.
 
     Drives one worker process at a time. Protocol:
@@ -52,7 +52,7 @@ class ProcessWorker(pykka.ThreadingActor):
         self._sent: set[int] = set()  # later tids whose spec this process has
         self._generation = 0
         self._report_to = report_to
-        self._mailbox = mailbox
+        self.mailbox = mailbox
 
     def on_receive(self, message: Any) -> None:
         if isinstance(message, RunTasks):
@@ -104,7 +104,3 @@ class ProcessWorker(pykka.ThreadingActor):
             else:
                 good.append(item)
         return pickle.dumps(good, pickle.HIGHEST_PROTOCOL) if good else None
-
-    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        if self._mailbox is not None:
-            self._mailbox.end(RunEnded(0, 0, exception_value))

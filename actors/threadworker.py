@@ -6,10 +6,9 @@ import threading
 import time
 from typing import Any
 
-import pykka
-
+from .base import PexenActor
 from .mailbox import ResultMailbox
-from .messages import RunEnded, RunTasks, TaskDone
+from .messages import RunTasks, TaskDone
 from .taskrun import run_task
 
 __all__ = ["ThreadSlots", "ThreadWorker"]
@@ -53,7 +52,7 @@ class ThreadSlots:
             return self._generation[index]
 
 
-class ThreadWorker(pykka.ThreadingActor):
+class ThreadWorker(PexenActor):
     """One worker of a :class:`~pexen.sched.pool.ThreadWorkerPool`.
 
     Protocol: takes :class:`RunTasks`; runs the tasks one by one in the
@@ -80,7 +79,7 @@ class ThreadWorker(pykka.ThreadingActor):
         self._index = index
         self._report_to = report_to
         self._cancelled = cancelled
-        self._mailbox = mailbox
+        self.mailbox = mailbox
         self._slots = slots
         self._generation = generation
         self.abandoned = abandoned or threading.Event()
@@ -89,20 +88,18 @@ class ThreadWorker(pykka.ThreadingActor):
         if not isinstance(message, RunTasks):
             return
         slots, index, gen = self._slots, self._index, self._generation
+        cancelled, abandoned = self._cancelled.is_set, self.abandoned.is_set
+        report = self._report_to.tell
         for spec, shared in message.items:
-            if self._cancelled.is_set() or self.abandoned.is_set():
+            if cancelled() or abandoned():
                 break
             if slots is not None:
                 slots.begin(index, gen, spec.tid)
             outcome = run_task(spec, shared)
             if slots is not None:
                 slots.end(index, gen)
-            if self.abandoned.is_set():
+            if abandoned():
                 break
-            self._report_to.tell(TaskDone(index, (outcome,)))
+            report(TaskDone(index, (outcome,)))
         if self.abandoned.is_set():
             self.actor_ref.stop(block=False)
-
-    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        if self._mailbox is not None:
-            self._mailbox.end(RunEnded(0, 0, exception_value))

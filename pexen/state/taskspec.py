@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import types
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,11 +32,11 @@ class TaskSpec:
     kwargs: Mapping[str, Any]
     pass_shared: bool
     timeout: float | None = None
+    #: whether the task needs any lock (derived; kept for the hot path)
+    locks: bool = False
 
-    @property
-    def locks(self) -> bool:
-        """Whether the task needs any lock."""
-        return bool(self.uses or self.claims)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "locks", bool(self.uses or self.claims))
 
 
 def takes_shared(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> bool:
@@ -48,6 +49,14 @@ def takes_shared(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> bool:
     ``def t(*args)``. A callable whose signature cannot be read (some
     builtins) is called without it.
     """
+    if type(func) is types.FunctionType and not (
+        hasattr(func, "__wrapped__") or hasattr(func, "__signature__")
+    ):
+        # the common case, read straight from the code object (fast)
+        code = func.__code__
+        if code.co_argcount == 0:
+            return False
+        return code.co_posonlyargcount > 0 or code.co_varnames[0] not in kwargs
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):
