@@ -46,6 +46,7 @@ class Engine:
         self.mailbox = ResultMailbox(backlog)
         self._workers = make_workers(table, self.cancelled)
         self._planner: Any = None
+        self._locks: Any = None  # the planner's lock manager, for status()
         self._lock = threading.Lock()  # guards the table against concurrent adds
         self._closed = False
         try:
@@ -84,7 +85,9 @@ class Engine:
         """A snapshot of the run, from the planner and the lock manager."""
         table = self.table
         planner: PlannerStatus = self._planner.ask(StatusQuery())
-        locks: LockStatus = self._planner.proxy().locks.get().ask(StatusQuery())
+        if self._locks is None:
+            self._locks = self._planner.proxy().locks.get()
+        locks: LockStatus = self._locks.ask(StatusQuery())
         running = []
         for tid, worker in planner.running:
             current = self._workers.current(worker)

@@ -189,6 +189,9 @@ class LockTable:
         return res.queue[0][0] if res.queue else None
 
     def _grantable(self, req: _Request) -> bool:
+        # Compatible with the holders, and no earlier request still waits on
+        # the same resource in a conflicting mode (a waiting request is
+        # itself in the queues, but never earlier than itself).
         for name in req.uses:
             res = self._res.get(name)
             if res is None:
@@ -233,7 +236,7 @@ class LockTable:
         granted = []
         for tid, _ in sorted(candidates.items(), key=lambda item: item[1]):
             req = self._waiting[tid]
-            if self._grantable_waiter(tid, req):
+            if self._grantable(req):
                 del self._waiting[tid]
                 self._take(tid, req)
                 granted.append(tid)
@@ -245,20 +248,3 @@ class LockTable:
                 if res.idle():
                     del self._res[name]
         return granted
-
-    def _grantable_waiter(self, tid: int, req: _Request) -> bool:
-        # As _grantable, but the waiter itself sits in the queues.
-        for name in req.uses:
-            res = self._res[name]
-            if res.writer is not None:
-                return False
-            first = self._first_writer(res)
-            if first is not None and first < req.ticket:
-                return False
-        for name in req.claims:
-            res = self._res[name]
-            if res.writer is not None or res.readers:
-                return False
-            if self._first_waiter(res) != req.ticket:
-                return False
-        return True
