@@ -93,6 +93,9 @@ class Planner(PexenActor):
         self._ready = ReadyQueue()
         self._state = bytearray()
         self._pending_shared: dict[int, dict[str, Any]] = {}
+        # name -> shared dicts its providers ended with (non-empty ones), for
+        # tasks added later that require it
+        self._provided_shared: dict[Hashable, list[dict[str, Any]]] = {}
         self._granted: deque[int] = deque()  # hold their locks, wait for a slot
         self._asking: set[int] = set()  # lock request sent, first answer due
         self._lock_waiting: set[int] = set()  # queued in the lock manager
@@ -161,6 +164,11 @@ class Planner(PexenActor):
     def _add(self, specs: tuple[TaskSpec, ...]) -> None:
         self._state.extend(bytes(len(specs)))
         table = self._specs
+        if self._provided_shared:  # a live addition: catch up on shared state
+            for spec in specs:
+                for name in spec.requires:
+                    for shared in self._provided_shared.get(name, ()):
+                        self._merge_into(spec.tid, shared)
         for tid in self._graph.add(specs):
             self._ready.push(table[tid].priority, tid)
 
@@ -207,13 +215,18 @@ class Planner(PexenActor):
         return True
 
     def _flow_shared(self, spec: TaskSpec, shared: dict[str, Any]) -> None:
-        state, pending = self._state, self._pending_shared
+        state = self._state
         for tid in self._graph.requirers(spec.provides):
             if state[tid] == _WAITING:
-                into = pending.get(tid)
-                if into is None:
-                    into = pending[tid] = dict(self._preset)
-                into.update(shared)
+                self._merge_into(tid, shared)
+        for name in spec.provides:
+            self._provided_shared.setdefault(name, []).append(shared)
+
+    def _merge_into(self, tid: int, shared: dict[str, Any]) -> None:
+        into = self._pending_shared.get(tid)
+        if into is None:
+            into = self._pending_shared[tid] = dict(self._preset)
+        into.update(shared)
 
     def _lock_decisions(self, message: LockDecisions) -> None:
         self._lock_answers_due -= 1
@@ -262,7 +275,7 @@ class Planner(PexenActor):
 
     def _pump(self) -> None:
         """Hand out work while slots are free, most urgent first."""
-        if self._cancelled or self._cancel_event.is_set() or not self._workers:
+        if self._cancelled or self._ended or self._cancel_event.is_set() or not self._workers:
             return
         free = self._slots - len(self._running) - len(self._asking)
         if free <= 0 or not (self._granted or self._ready):

@@ -304,6 +304,144 @@ def check_build_pipeline(out, err, pool):
         assert order.index(before) < order.index(after), order
 
 
+def check_crash_containment(out, err, pool):
+    assert out[-1] == "campaign behaved as designed"
+    summary = re.fullmatch(
+        r"summary: 9 tasks, 5 ok, 3 failed, 1 skipped \(verify_segfault_recovery\), "
+        r"(?P<secs>[0-9.]+)s on (?P<pool>\w+) pool",
+        out[-2],
+    )
+    assert summary, out[-2]
+    assert summary["pool"] == pool
+    assert out[-3] == "warning: " + SKIPPED
+    if pool == "process":
+        assert out[0].startswith("crash containment on the process pool")
+        lost = "CRASHED WorkerLostError: the worker running the task died: its process "
+        crashes = {
+            "inject_exit": lost + "exited with code 3",
+            "inject_sigkill": lost + "was killed by signal 9 (SIGKILL)",
+            "inject_segfault": lost + "was killed by signal 11 (SIGSEGV)",
+        }
+    else:
+        assert out[0].startswith("crash containment needs the process pool")
+        crashes = {
+            "inject_exit": "FAILED RuntimeError: simulated crash: os._exit(3)",
+            "inject_sigkill": "FAILED RuntimeError: simulated crash: SIGKILL",
+            "inject_segfault": "FAILED RuntimeError: simulated crash: segfault",
+        }
+    rows = {}
+    for line in out[1:-3]:
+        name, rest = line.split(maxsplit=1)
+        assert name not in rows, f"a task reported twice: {name}"
+        rows[name] = " ".join(rest.split())
+    assert {name: rows[name] for name in crashes} == crashes
+    workloads = {name: row for name, row in rows.items() if name not in crashes}
+    assert sorted(workloads) == [f"workload_{i}" for i in range(5)]
+    for row in workloads.values():
+        assert re.fullmatch(r"ok sha256:[0-9a-f]{16}", row), row
+
+
+def check_timeouts(out, err, pool):
+    assert out[-1] == "timeouts behaved as designed"
+    fate = "its process was killed" if pool == "process" else "its thread was abandoned"
+    rows = {}
+    for line in out[:5]:
+        name, status, rest = line.split(maxsplit=2)
+        rows[name] = (status, rest)
+    assert sorted(rows) == ["checksum_0", "checksum_1", "checksum_2", "checksum_3", "fetch_mirror"]
+    status, rest = rows.pop("fetch_mirror")
+    assert status == "TIMEOUT"
+    assert re.fullmatch(
+        r"TaskTimeoutError: task <function fetch_mirror at 0x[0-9a-f]+> ran past its timeout "
+        rf"of 0\.5 s; {fate}  \(at [0-9.]+s\)",
+        rest,
+    ), rest
+    for name, (status, rest) in rows.items():
+        assert status == "ok"
+        assert rest.startswith(f"part {name[-1]}: ok")
+    ended = re.fullmatch(r"run ended after ([0-9.]+)s, without waiting for fetch_mirror", out[5])
+    assert ended, out[5]
+    assert float(ended[1]) < 2
+    if pool == "process":
+        assert out[6] == "process pool: fetch_mirror was killed: it never reached its end: True"
+    else:
+        assert re.fullmatch(
+            r"thread pool: fetch_mirror was abandoned: it went on in its thread and returned "
+            r"by itself [0-9.]+s after the start: True",
+            out[6],
+        ), out[6]
+    assert len(out) == 8
+
+
+def check_cancellation(out, err, pool):
+    assert out[-1] == "cancellation behaved as designed"
+    assert out[0] == "== break after 3 results"
+    assert re.fullmatch(r"during the run: \d+ threads, \d+ processes below this one", out[1])
+    assert re.fullmatch(
+        r"break: control returned after [0-9.]+s; now 1 threads, 0 processes below this one",
+        out[2],
+    ), out[2]
+    assert out[3] == "ran 3 of 30 tasks"
+    assert out[4] == "== Sched.cancel() from a timer thread"
+    done = [line for line in out[5:] if line.endswith(" done")]
+    assert 1 <= len(done) < 10
+    rest = out[5 + len(done) :]
+    assert re.fullmatch(
+        r"cancel\(\) returned after [0-9.]+s; the loop ended [0-9.]+s after the cancel", rest[0]
+    ), rest[0]
+    assert rest[1] == "after the loop: 1 threads, 0 processes below this one"
+    assert rest[2] == f"ran {len(done)} of 10 tasks, the rest never started"
+    assert rest[3].startswith(f"{pool} pool: each cancel ")
+    assert len(rest) == 5
+
+
+def check_live_additions(out, err, pool):
+    hosts = ["web1", "web2", "db1", "cache1"]
+    assert out[:3] == [
+        "discover         ok  found 4 hosts: web1, web2, db1, cache1",
+        "supervisor: added check_web1, check_web2, check_db1, check_cache1",
+        "operator thread: added audit_log",
+    ]
+    assert sorted(out[3:-2]) == sorted(
+        [f"check_{host:<10} ok  {host}: healthy" for host in hosts]
+        + ["audit_log        ok  audit log rotated"]
+    )
+    assert out[-2:] == [
+        "summary: 6 tasks ran in one run: discover, 4 checks, audit_log",
+        "live additions behaved as designed",
+    ]
+
+
+def check_status(out, err, pool):
+    assert out[0] == "open_window      ok"
+    assert out[1] == "status: active, 1 finished, 0 skipped"
+    assert out[2] == "  running:"
+    assert re.fullmatch(r"    worker 0  migrate_schema   started 0\.\d\ds ago", out[3]), out[3]
+    assert re.fullmatch(r"    worker 1  backup_files     started 0\.\d\ds ago", out[4]), out[4]
+    assert out[5:11] == [
+        "    worker 0  rotate_logs      queued behind the task running there",
+        "  ready:            vacuum_cache, send_digest",
+        "  waiting on deps:  rebuild_index",
+        "  waiting on locks: report_usage (uses db)",
+        "  held locks:       archive (claims: backup_files), db (claims: migrate_schema)",
+        "releasing migrate_schema and backup_files",
+    ]
+    assert sorted(out[11:-2]) == sorted(
+        f"{name:<16} ok"
+        for name in [
+            "migrate_schema",
+            "backup_files",
+            "report_usage",
+            "rotate_logs",
+            "vacuum_cache",
+            "send_digest",
+            "rebuild_index",
+        ]
+    )
+    assert out[-2].startswith("after the run: RunStatus(active=False, ")
+    assert out[-1] == "status behaved as designed"
+
+
 CHECKS = {
     "priorities": check_priorities,
     "decorator_kwargs": check_decorator_kwargs,
@@ -315,6 +453,11 @@ CHECKS = {
     "failure_locks_deps": check_failure_locks_deps,
     "task_fail_error": check_task_fail_error,
     "build_pipeline": check_build_pipeline,
+    "crash_containment": check_crash_containment,
+    "timeouts": check_timeouts,
+    "cancellation": check_cancellation,
+    "live_additions": check_live_additions,
+    "status": check_status,
 }
 # examples expected to write to stderr (a traceback, warnings)
 STDERR_EXPECTED = {"exceptions", "failure_locks_deps"}

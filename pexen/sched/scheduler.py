@@ -75,7 +75,7 @@ class Sched:
                 warnings.warn(
                     f"Dep {name!r} provided by {spec.func}, but not required by any task",
                     PexenWarning,
-                    stacklevel=4,  # the caller of Sched() or add_tasks()
+                    stacklevel=3,  # the caller of Sched() or add_tasks()
                 )
             self._tasks.update(new)
             if self._engine is not None:

@@ -14,6 +14,7 @@ from actors.lockmanager import LockManager
 from actors.mailbox import ResultMailbox
 from actors.messages import (
     AcquireLocks,
+    AddTasks,
     BacklogDrained,
     Begin,
     LockDecisions,
@@ -302,3 +303,17 @@ def test_process_workers_run_inherited_tasks_and_report_a_death():
     finally:
         workers.close(kill=True)
     assert not workers.alive()
+
+
+def test_planner_gives_late_tasks_the_shared_state_of_what_they_require(rig_factory):
+    specs = [spec(0, provides=["a"])]
+    rig = rig_factory(specs, slots=1, preset={"p": 1})
+    rig.begin()
+    rig.dispatched()
+    rig.done(ok(0, shared={"p": 1, "from0": True}))
+    rig.mailbox.take(timeout=WAIT)  # the caller handles the result ...
+    late = spec(1, requires=["a"])
+    specs.append(late)
+    rig.ref.tell(AddTasks((late,)))  # ... and adds a task meanwhile
+    rig.mailbox.consumed()
+    assert rig.dispatched() == [(1, {"p": 1, "from0": True})]
