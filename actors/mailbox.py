@@ -47,12 +47,16 @@ class ResultMailbox:
         """Planner (or a failing actor): deliver the run's last message."""
         self._queue.put(ended)
 
-    def should_pause(self) -> bool:
-        """Planner: whether to hold dispatch until the caller catches up."""
-        if self._posted - self._consumed < self._backlog:
+    def should_pause(self, unposted: int = 0) -> bool:
+        """Planner: whether to hold dispatch until the caller catches up.
+
+        ``unposted``: results the planner holds and is about to post.
+        """
+        limit = self._backlog - unposted
+        if self._posted - self._consumed < limit:
             return False
         self._paused = True
-        if self._posted - self._consumed < self._backlog:  # consumed meanwhile
+        if self._posted - self._consumed < limit:  # consumed meanwhile
             self._paused = False
         return self._paused
 

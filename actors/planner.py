@@ -108,6 +108,7 @@ class Planner(PexenActor):
         self._live: list[bool] = []
         self._held_forever: set[Hashable] = set()
         self._finished = 0
+        self._results: list[TaskRes] = []  # to post once the next tasks are out
         self._cancelled = False
         self._ended: RunEnded | None = None
         self.locks: pykka.ActorRef[Any] | None = None
@@ -150,6 +151,12 @@ class Planner(PexenActor):
             log.warning("planner: unexpected message %r", message)
             return None
         self._pump()
+        if self._results:
+            # after the pump: the tasks they unblocked are already on their way
+            post = self._mailbox.post
+            for result in self._results:
+                post(result)
+            self._results.clear()
         self._maybe_end()
         return None
 
@@ -207,7 +214,7 @@ class Planner(PexenActor):
                 self._flow_shared(spec, outcome.shared)
             for ready in self._graph.provide(spec.provides):
                 self._ready.push(self._specs[ready].priority, ready)
-        self._mailbox.post(TaskRes(spec.func, outcome.shared, outcome.ret, outcome.excinfo))
+        self._results.append(TaskRes(spec.func, outcome.shared, outcome.ret, outcome.excinfo))
         if not spec.locks:
             return False
         if not outcome.locks_ok:
@@ -280,7 +287,7 @@ class Planner(PexenActor):
         free = self._slots - len(self._running) - len(self._asking)
         if free <= 0 or not (self._granted or self._ready):
             return
-        if self._mailbox.should_pause():
+        if self._mailbox.should_pause(len(self._results)):
             return
         specs, ready, granted = self._specs, self._ready, self._granted
         batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}

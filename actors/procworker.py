@@ -1,17 +1,18 @@
-"""The process worker actor: hands tasks to one worker process."""
+"""The process worker: hands tasks to one worker process."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import pickle
+import socket
+import struct
+import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 import cloudpickle
 
-from .base import PexenActor
-from .mailbox import ResultMailbox
 from .messages import Outcome, Reconnect, RunTasks, TaskDone
 from .taskrun import failure
 
@@ -19,11 +20,13 @@ __all__ = ["ProcessWorker"]
 
 log = logging.getLogger(__name__)
 
+_HEADER = struct.Struct("!i")  # the framing of multiprocessing.connection
 
-class ProcessWorker(PexenActor):
+
+class ProcessWorker:
     """One worker of a :class:`~pexen.sched.pool.ProcessWorkerPool`.
 
-    Drives one worker process at a time. Protocol:
+    Drives one worker process at a time. Protocol (through :meth:`tell`):
 
     - takes :class:`RunTasks` and writes the tasks' ids and shared dicts to
       the process at once, so that it never idles while work is handed out
@@ -32,6 +35,12 @@ class ProcessWorker(PexenActor):
       worker set's reader, as :class:`TaskDone` with this worker's index.
       A message of an older generation is dropped (its tasks were requeued).
     - takes :class:`Reconnect`: its process died and this new one replaces it.
+
+    A *passive* actor: it handles each message in the sender's thread, under
+    a lock of its own. All it does is a write that never blocks (bytes the
+    socket cannot take yet wait in :attr:`pending` until the worker set's
+    reader thread, told through ``on_pending``, calls :meth:`flush`), so a
+    thread of its own would only add a thread hop to every task.
 
     A task whose shared dict or spec cannot be pickled fails here, reported
     as :class:`TaskDone` directly.
@@ -43,25 +52,59 @@ class ProcessWorker(PexenActor):
         conn: Connection,
         inherited: int,
         report_to: Any,
-        mailbox: ResultMailbox | None = None,
+        on_pending: Callable[[], None],
     ) -> None:
-        super().__init__()
+        self._lock = threading.Lock()
         self._index = index
-        self._conn = conn
         self._inherited = inherited  # tids below this are in the process's table
-        self._sent: set[int] = set()  # later tids whose spec this process has
-        self._generation = 0
         self._report_to = report_to
-        self.mailbox = mailbox
+        self._on_pending = on_pending
+        self._generation = 0
+        self._connect(conn)
 
-    def on_receive(self, message: Any) -> None:
-        if isinstance(message, RunTasks):
-            if message.generation == self._generation:
-                self._run(message)
-        elif isinstance(message, Reconnect):
-            self._conn = message.conn
-            self._generation = message.generation
-            self._sent = set()
+    def _connect(self, conn: Connection) -> None:
+        self._sock = socket.socket(fileno=conn.fileno())  # shares the fd; never closed here
+        self._sent: set[int] = set()  # later tids whose spec this process has
+        self.pending = bytearray()  # framed bytes not yet written
+
+    def tell(self, message: Any) -> None:
+        """Handle a message now, in the caller's thread."""
+        with self._lock:
+            if isinstance(message, RunTasks):
+                if message.generation == self._generation:
+                    self._run(message)
+            elif isinstance(message, Reconnect):
+                self._sock.detach()
+                self._connect(message.conn)
+                self._generation = message.generation
+
+    def flush(self) -> None:
+        """Write what is pending, as far as the socket takes it now."""
+        with self._lock:
+            self._write(b"")
+
+    def stop(self) -> None:
+        """Stop using the socket (the worker set closes it)."""
+        with self._lock:
+            self.pending.clear()
+            self._sock.detach()
+
+    def _write(self, frame: bytes) -> None:
+        if self.pending or not frame:
+            self.pending += frame
+            frame = bytes(self.pending)
+            self.pending.clear()
+        if not frame:
+            return
+        try:
+            sent = self._sock.send(frame, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return  # a dead process: the reader reports it
+        if sent < len(frame):
+            self.pending += frame[sent:]
+            self._on_pending()
 
     def _run(self, message: RunTasks) -> None:
         items, failed = [], []
@@ -84,8 +127,7 @@ class ProcessWorker(PexenActor):
         if failed:
             self._report_to.tell(TaskDone(self._index, tuple(failed)))
         if data is not None:
-            with contextlib.suppress(OSError):  # a dead process: the reader reports it
-                self._conn.send_bytes(data)
+            self._write(_HEADER.pack(len(data)) + data)
 
     def _without_unpicklable(
         self, message: RunTasks, items: list[Any], failed: list[Outcome]

@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import selectors
 import signal
 import threading
 from collections.abc import Sequence
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 import pykka
@@ -161,10 +162,12 @@ class ProcessWorkerSet:
         self._procs: list[tuple[int, Connection, int | None]] = []
         self._generation = [0] * workers
         self._timed_out: dict[int, int] = {}  # index -> tid killed for its timeout
-        self._refs: list[pykka.ActorRef[Any]] = []
+        self._refs: list[ProcessWorker] = []
         self._report_to: Any = None
         self._reader: threading.Thread | None = None
         self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._stopping = False
         self._watchdog = Watchdog(table, workers, self._slots.get, self._kill_timed_out)
         self._zygote = Zygote(table, self._slots)
         try:
@@ -181,7 +184,7 @@ class ProcessWorkerSet:
     def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[Any]:
         self._report_to = report_to
         self._refs = [
-            ProcessWorker.start(i, conn, self._inherited, report_to, mailbox)
+            ProcessWorker(i, conn, self._inherited, report_to, self._wake)
             for i, (_, conn, _) in enumerate(self._procs)
         ]
         self._reader = threading.Thread(target=self._read, name="pexen-results", daemon=True)
@@ -204,19 +207,43 @@ class ProcessWorkerSet:
 
     # -- the reader thread -------------------------------------------------
 
+    def _wake(self) -> None:
+        """Have the reader look again (a worker has bytes pending to write)."""
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"w")
+
     def _read(self) -> None:
         conns = {conn: index for index, (_, conn, _) in enumerate(self._procs)}
-        while conns:
-            for conn in wait([*conns, self._wake_r]):
-                if conn == self._wake_r:
-                    return
-                assert isinstance(conn, Connection)
-                index = conns[conn]
-                if not self._read_from(conn, index):
-                    del conns[conn]
-                    replacement = self._replace(index)
-                    if replacement is not None:
-                        conns[replacement] = index
+        with selectors.DefaultSelector() as sel:
+            sel.register(self._wake_r, selectors.EVENT_READ)
+            for conn, index in conns.items():
+                sel.register(conn, selectors.EVENT_READ, index)
+            while True:
+                for key, events in sel.select():
+                    if key.fd == self._wake_r:
+                        os.read(self._wake_r, 4096)
+                        if self._stopping:
+                            return
+                    elif events & selectors.EVENT_WRITE:
+                        self._refs[key.data].flush()
+                    if key.fd != self._wake_r and events & selectors.EVENT_READ:
+                        self._readable(sel, key.fileobj, key.data)  # type: ignore[arg-type]
+                for reg in list(sel.get_map().values()):
+                    if reg.fd == self._wake_r:
+                        continue
+                    want = selectors.EVENT_READ
+                    if self._refs[reg.data].pending:
+                        want |= selectors.EVENT_WRITE
+                    if reg.events != want:
+                        sel.modify(reg.fileobj, want, reg.data)
+
+    def _readable(self, sel: selectors.BaseSelector, conn: Connection, index: int) -> None:
+        if self._read_from(conn, index):
+            return
+        sel.unregister(conn)
+        replacement = self._replace(index)
+        if replacement is not None:
+            sel.register(replacement, selectors.EVENT_READ, index)
 
     def _read_from(self, conn: Connection, index: int) -> bool:
         """Report what worker ``index`` sent; ``False`` if its process ended."""
@@ -280,7 +307,8 @@ class ProcessWorkerSet:
                 _kill(pid, pidfd)
         self._watchdog.stop()
         if self._reader is not None:
-            os.write(self._wake_w, b"x")
+            self._stopping = True
+            self._wake()
             self._reader.join()
         for ref in self._refs:
             ref.stop()

@@ -1,0 +1,1 @@
+"""Benchmark harness for pexen: ``python -m benchmarks`` (see README.md)."""

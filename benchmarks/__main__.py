@@ -1,0 +1,7 @@
+"""``python -m benchmarks``: run W1..W6 against the peers and print one table."""
+
+import sys
+
+from .harness import main
+
+sys.exit(main())

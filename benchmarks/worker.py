@@ -1,0 +1,428 @@
+"""One benchmark measurement, in a fresh interpreter, printed as one JSON line.
+
+Run by the harness (``python -m benchmarks``) once per repetition, so that runs
+stay independent and the peak RSS of each run can be read from its own
+process. It can also be run by hand::
+
+    python -m benchmarks.worker --workload W1 --impl pexen --n 10000
+    benchmarks/.venv-legacy/bin/python -P benchmarks/worker.py \\
+        --workload W3 --impl pexen --n 1000
+
+The file is self-contained on purpose: it imports nothing from the
+``benchmarks`` package, and from pexen only the public API that both pexen and
+the legacy ``pexen`` 0.0.3 have (``pexen.sched.Sched``, ``pexen.sched.meta``,
+``pexen.sched.pool``, called as ``Sched(tasks).run(pool)``). The harness runs
+the legacy with this same file in its own virtual environment, by path and
+with ``-P``, so that ``import pexen`` finds the legacy there and this tree's
+pexen everywhere else.
+
+Implementations (``--impl``):
+
+- ``pexen``: whichever ``pexen`` the interpreter imports (this tree, or the
+  legacy in its venv);
+- ``cf``: ``concurrent.futures`` ThreadPoolExecutor / ProcessPoolExecutor,
+  ``submit`` per task and ``as_completed``;
+- ``dask``: ``dask.threaded.get`` / ``dask.multiprocessing.get`` on the
+  equivalent graph;
+- ``pipe``, ``queue`` (W4 only): the physical floors, a round trip of a small
+  pickled tuple over a ``multiprocessing`` Pipe to a child process, and a
+  ``queue.Queue`` put/get round trip between two threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import sys
+import threading
+import time
+import traceback
+import warnings
+
+WORKERS = 2
+LOCK_CLASSES = 10  # W3: r0..r9 / u0..u9
+W5_WINDOW = 1000  # W5: requires are drawn from the previous W5_WINDOW tasks
+W5_RESOURCES = 20  # W5: lock names x0..x19
+THREADED = {"W1": True, "W2": False, "W3": True, "W4": False, "W5": False, "W6": False}
+
+
+# --------------------------------------------------------------------------
+# Task bodies
+# --------------------------------------------------------------------------
+def noop(i):
+    return i
+
+
+def noop_dep(i, *_deps):
+    return i
+
+
+def burn(iters):
+    """Pure Python CPU work; returns the CPU time of this thread it took."""
+    t0 = time.thread_time()
+    x = 0
+    for k in range(iters):
+        x = (x + k * k) % 1000003
+    return time.thread_time() - t0
+
+
+_W3_LOCKS = [threading.Lock() for _ in range(LOCK_CLASSES)]
+
+
+def noop_locked(i):
+    # W3 peer: "claims r{i%10}" as a plain mutex; nothing claims u*, so the
+    # shared "uses" locks never exclude anything and need no stand-in.
+    with _W3_LOCKS[i % LOCK_CLASSES]:
+        return i
+
+
+def make_noop(i):
+    def task():
+        return i
+
+    return task
+
+
+def make_burn(iters):
+    def task():
+        return burn(iters)
+
+    return task
+
+
+# --------------------------------------------------------------------------
+# Workload graphs, as plain data shared by every implementation
+# --------------------------------------------------------------------------
+def build_graph(workload, n, seed):
+    """Return ``(requires, claims, uses)``: one list per task index.
+
+    ``requires[i]`` holds the indices of the tasks that task ``i`` waits for.
+    """
+    requires = [()] * n
+    claims = [()] * n
+    uses = [()] * n
+    if workload == "W3":
+        claims = [(f"r{i % LOCK_CLASSES}",) for i in range(n)]
+        uses = [(f"u{(i + 1) % LOCK_CLASSES}",) for i in range(n)]
+    elif workload == "W4":
+        requires = [(i - 1,) if i else () for i in range(n)]
+    elif workload == "W5":
+        rng = random.Random(seed)
+        requires = []
+        claims = []
+        uses = []
+        for i in range(n):
+            lo = max(0, i - W5_WINDOW)
+            k = min(i - lo, rng.randint(0, 6))  # 3 on average
+            requires.append(tuple(rng.sample(range(lo, i), k)))
+            r = rng.random()
+            res = f"x{rng.randrange(W5_RESOURCES)}"
+            if r < 0.2:
+                claims.append((res,))
+                uses.append(())
+            elif r < 0.6:
+                claims.append(())
+                uses.append((res,))
+            else:
+                claims.append(())
+                uses.append(())
+    return requires, claims, uses
+
+
+def _provided(requires):
+    """Indices required by some task: only these provide (no idle provides)."""
+    out = set()
+    for reqs in requires:
+        out.update(reqs)
+    return out
+
+
+# --------------------------------------------------------------------------
+# pexen (this tree or the legacy: same public API)
+# --------------------------------------------------------------------------
+def run_pexen(workload, n, seed, iters):
+    from pexen.sched import Sched, meta
+    from pexen.sched import pool as ppool
+
+    requires, claims, uses = build_graph(workload, n, seed)
+    provided = _provided(requires)
+    tasks = []
+    for i in range(n):
+        task = make_burn(iters) if workload == "W6" else make_noop(i)
+        fields = {}
+        if requires[i]:
+            fields["requires"] = [f"p{k}" for k in requires[i]]
+        if i in provided:
+            fields["provides"] = [f"p{i}"]
+        if claims[i]:
+            fields["claims"] = list(claims[i])
+        if uses[i]:
+            fields["uses"] = list(uses[i])
+        if fields:
+            meta.assign_val(task, **fields)
+        tasks.append(task)
+    index = {id(t): i for i, t in enumerate(tasks)}
+
+    pool_cls = ppool.ThreadWorkerPool if THREADED[workload] else ppool.ProcessWorkerPool
+    order = []
+    rets = []
+    failures = []
+    stamps = []
+    t0 = time.perf_counter()
+    s = Sched(tasks)
+    t_added = time.perf_counter()
+    for res in s.run(pool_cls(workers=WORKERS)):
+        stamps.append(time.perf_counter())
+        order.append(index.get(id(res.task), -1))
+        rets.append(res.ret)
+        if res.excinfo is not None and len(failures) < 3:
+            failures.append(f"{res.excinfo.type!r}: {res.excinfo.val!r}")
+    t1 = time.perf_counter()
+    out = {"wall_s": t1 - t0, "add_tasks_s": t_added - t0}
+    if failures:
+        raise RuntimeError(f"tasks failed: {failures}")
+    _check(workload, n, order, rets, requires, out)
+    if workload == "W4":
+        out["hop_us"] = _hop_us(stamps, n, t0)
+    return out
+
+
+def _hop_us(stamps, n, t0):
+    """Per hop: first result to last result, so pool start-up is left out."""
+    if n > 1:
+        return (stamps[-1] - stamps[0]) / (n - 1) * 1e6
+    return (stamps[-1] - t0) * 1e6
+
+
+def _check(workload, n, order, rets, requires, out):
+    if len(order) != n:
+        raise RuntimeError(f"got {len(order)} results for {n} tasks")
+    if workload == "W6":
+        out["task_cpu_s"] = float(sum(rets))
+        return
+    if sorted(order) != list(range(n)) or any(r != i for r, i in zip(rets, order, strict=True)):
+        raise RuntimeError("results do not match the tasks' indices")
+    if any(requires):
+        pos = {i: p for p, i in enumerate(order)}
+        bad = sum(1 for i in range(n) for k in requires[i] if pos[k] > pos[i])
+        # a result yielded before the result of a task it required
+        out["order_violations"] = bad
+
+
+# --------------------------------------------------------------------------
+# concurrent.futures
+# --------------------------------------------------------------------------
+def run_cf(workload, n, seed, iters):
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+
+    threaded = THREADED[workload]
+    ex_cls = ThreadPoolExecutor if threaded else ProcessPoolExecutor
+    fn = noop_locked if workload == "W3" else noop
+    out = {}
+    if workload == "W4":
+        with ex_cls(max_workers=WORKERS) as ex:
+            ex.submit(noop, -1).result()  # warm: the pool is up
+            stamps = []
+            t0 = time.perf_counter()
+            for i in range(n):
+                if ex.submit(noop, i).result() != i:
+                    raise RuntimeError("wrong result")
+                stamps.append(time.perf_counter())
+            out["wall_s"] = time.perf_counter() - t0
+        out["hop_us"] = _hop_us(stamps, n, t0)
+        return out
+    t0 = time.perf_counter()
+    with ex_cls(max_workers=WORKERS) as ex:
+        if workload == "W6":
+            futs = [ex.submit(burn, iters) for _ in range(n)]
+        else:
+            futs = [ex.submit(fn, i) for i in range(n)]
+        rets = [f.result() for f in as_completed(futs)]
+    out["wall_s"] = time.perf_counter() - t0
+    if len(rets) != n:
+        raise RuntimeError(f"got {len(rets)} results for {n} tasks")
+    if workload == "W6":
+        out["task_cpu_s"] = float(sum(rets))
+    elif sorted(rets) != list(range(n)):
+        raise RuntimeError("results do not match the tasks' indices")
+    return out
+
+
+# --------------------------------------------------------------------------
+# dask local schedulers
+# --------------------------------------------------------------------------
+def run_dask(workload, n, seed, iters):
+    import dask
+    import dask.multiprocessing
+    import dask.threaded
+
+    requires, _claims, _uses = build_graph(workload, n, seed)
+    if workload == "W3":
+        # claims r{i%10}: tasks of one class never overlap -> 10 chains
+        requires = [(i - LOCK_CLASSES,) if i >= LOCK_CLASSES else () for i in range(n)]
+    dsk = {}
+    for i in range(n):
+        if workload == "W6":
+            dsk[f"t{i}"] = (burn, iters)
+        else:
+            dsk[f"t{i}"] = (noop_dep, i, *[f"t{k}" for k in requires[i]])
+    keys = list(dsk)
+    out = {}
+    if True:
+        if THREADED[workload]:
+            t0 = time.perf_counter()
+            rets = dask.threaded.get(dsk, keys, num_workers=WORKERS)
+            out["wall_s"] = time.perf_counter() - t0
+        elif workload == "W4":
+            # per hop: a warm pool, so that start-up is left out as for others
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = dask.multiprocessing.get_context()
+            with ProcessPoolExecutor(WORKERS, mp_context=ctx) as pool:
+                for f in [pool.submit(noop, i) for i in range(WORKERS)]:
+                    f.result()
+                t0 = time.perf_counter()
+                rets = dask.multiprocessing.get(dsk, keys, pool=pool, optimize_graph=False)
+                out["wall_s"] = time.perf_counter() - t0
+            out["hop_us"] = out["wall_s"] / n * 1e6
+        else:
+            t0 = time.perf_counter()
+            # optimize_graph=False: the same graph, not a fused (smaller) one;
+            # fusing the W5 DAG at 100k also took dask past 24 GB here
+            rets = dask.multiprocessing.get(dsk, keys, num_workers=WORKERS, optimize_graph=False)
+            out["wall_s"] = time.perf_counter() - t0
+    if workload == "W6":
+        out["task_cpu_s"] = float(sum(rets))
+    elif list(rets) != list(range(n)):
+        raise RuntimeError("results do not match the tasks' indices")
+    out["dask_version"] = dask.__version__
+    return out
+
+
+# --------------------------------------------------------------------------
+# Physical floors (W4)
+# --------------------------------------------------------------------------
+def _echo(conn):
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            break
+        conn.send(msg)
+
+
+def run_pipe(workload, n, seed, iters):
+    import multiprocessing
+
+    parent, child = multiprocessing.Pipe()
+    proc = multiprocessing.Process(target=_echo, args=(child,), daemon=True)
+    proc.start()
+    try:
+        for i in range(50):  # warm
+            parent.send((i, None, "ok"))
+            parent.recv()
+        t0 = time.perf_counter()
+        for i in range(n):
+            parent.send((i, None, "ok"))
+            if parent.recv()[0] != i:
+                raise RuntimeError("pipe echo out of order")
+        wall = time.perf_counter() - t0
+    finally:
+        parent.send(None)
+        proc.join(10)
+    return {"wall_s": wall, "hop_us": wall / n * 1e6}
+
+
+def run_queue(workload, n, seed, iters):
+    import queue
+
+    q_in, q_out = queue.Queue(), queue.Queue()
+
+    def echo():
+        while True:
+            msg = q_in.get()
+            if msg is None:
+                break
+            q_out.put(msg)
+
+    th = threading.Thread(target=echo, daemon=True)
+    th.start()
+    for i in range(50):  # warm
+        q_in.put((i, None, "ok"))
+        q_out.get()
+    t0 = time.perf_counter()
+    for i in range(n):
+        q_in.put((i, None, "ok"))
+        if q_out.get()[0] != i:
+            raise RuntimeError("queue echo out of order")
+    wall = time.perf_counter() - t0
+    q_in.put(None)
+    th.join(10)
+    return {"wall_s": wall, "hop_us": wall / n * 1e6}
+
+
+IMPLS = {
+    "pexen": run_pexen,
+    "cf": run_cf,
+    "dask": run_dask,
+    "pipe": run_pipe,
+    "queue": run_queue,
+}
+
+
+def _pexen_info():
+    try:
+        import importlib.metadata
+
+        import pexen
+    except Exception as exc:
+        return {"pexen_error": f"{type(exc).__name__}: {exc}"}
+    try:
+        version = importlib.metadata.version("pexen")
+    except Exception:
+        version = "unknown"
+    return {"pexen_file": getattr(pexen, "__file__", None), "pexen_version": version}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workload", required=True, choices=sorted(THREADED))
+    ap.add_argument("--impl", required=True, choices=sorted(IMPLS))
+    ap.add_argument("--n", type=int, required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--iters", type=int, default=0, help="W6: burn() iterations")
+    args = ap.parse_args(argv)
+
+    rec = {
+        "workload": args.workload,
+        "impl": args.impl,
+        "n": args.n,
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+    }
+    if args.impl == "pexen":
+        rec.update(_pexen_info())
+    cpu0 = time.process_time()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            rec.update(IMPLS[args.impl](args.workload, args.n, args.seed, args.iters))
+            rec["ok"] = True
+        except BaseException as exc:  # report, whatever it is
+            rec["ok"] = False
+            rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
+            rec["traceback"] = traceback.format_exc()[-3000:]
+    rec["cpu_parent_s"] = time.process_time() - cpu0
+    rec["warnings"] = len(caught)
+    if caught:
+        rec["first_warning"] = str(caught[0].message)[:300]
+    rec["rss_self_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rec["rss_children_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    sys.stdout.write("\n" + json.dumps(rec) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
