@@ -47,15 +47,16 @@ class _Standalone:
         self.sink = sink
         self.refs = workers.launch(sink, None)
         self.generation = [0] * len(self.refs)
-        # per worker, what was handed to it and has not ended, in order
-        self.handed: list[dict[int, dict[str, Any]]] = [{} for _ in self.refs]
+        # per worker, (tid, shared) handed to it and not ended, in order (a
+        # task may be submitted more than once)
+        self.handed: list[list[tuple[int, dict[str, Any]]]] = [[] for _ in self.refs]
         self.unfinished = 0  # submitted, result not yet received
         self.done: deque[TaskRes] = deque()  # received, not yet yielded
         self.shutting_down = False
 
     def submit(self, spec: TaskSpec, shared: dict[str, Any]) -> None:
         worker = min(range(len(self.refs)), key=lambda w: len(self.handed[w]))
-        self.handed[worker][spec.tid] = shared
+        self.handed[worker].append((spec.tid, shared))
         self.unfinished += 1
         self.refs[worker].tell(RunTasks(((spec, shared),), self.generation[worker]))
 
@@ -72,19 +73,22 @@ class _Standalone:
                 self.refs[worker] = message.replacement
             if message.generation is not None:
                 self.generation[worker] = message.generation
-            if message.culprit is not None and message.culprit in self.handed[worker]:
+            handed = self.handed[worker]
+            if message.culprit is not None and handed and handed[0][0] == message.culprit:
                 err = message.error
                 excinfo = ExceptionInfo(type(err), err, None)
-                shared = self.handed[worker][message.culprit]
-                self._ended(worker, message.culprit, shared, None, excinfo)
-            requeue = self.handed[worker]
-            self.handed[worker] = {}
+                self._ended(worker, message.culprit, handed[0][1], None, excinfo)
+            requeue, self.handed[worker] = self.handed[worker], []
             self.unfinished -= len(requeue)
-            for tid, shared in requeue.items():  # never started: hand out again
+            for tid, shared in requeue:  # never started: hand out again
                 self.submit(self.specs[tid], shared)
 
     def _ended(self, worker: int, tid: int, shared: Any, ret: Any, excinfo: Any) -> None:
-        self.handed[worker].pop(tid, None)
+        handed = self.handed[worker]
+        for i, (handed_tid, _) in enumerate(handed):
+            if handed_tid == tid:  # outcomes come in the order handed: i is 0
+                del handed[i]
+                break
         self.unfinished -= 1
         self.done.append(TaskRes(self.specs[tid].func, shared, ret, excinfo))
 
