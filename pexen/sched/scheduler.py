@@ -179,7 +179,10 @@ class Sched:
                 yield item
                 engine.consumed()
         finally:
+            cancel = ended is None or ended.cancelled or ended.error is not None
+            if cancel:
+                engine.cancelled.set()  # before anything else: no more dispatch
             with self._guard:
                 self._engine = None
-            engine.close(cancel=ended is None or ended.cancelled or ended.error is not None)
+            engine.close(cancel=cancel)
         return ended
