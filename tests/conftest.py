@@ -1,0 +1,186 @@
+"""Fixtures of the black-box suite: leak checking and pools.
+
+Every test is checked for leftovers: a thread, a child process or a pykka actor
+that was not there before the test and is still there shortly after it fails
+the test (SPEC 3: "its workers (threads, processes) are gone before control
+returns, nothing is left behind").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psutil
+import pytest
+from helpers import POOL_KINDS, new_pool
+
+#: How long teardown waits for extra threads/processes to go, in seconds.
+LEAK_GRACE = 3.0
+LEAK_STEP = 0.02
+
+#: Process-wide services of the standard library that live on purpose for the
+#: rest of the interpreter's life. Only a *direct* child whose command line
+#: contains one of these is tolerated; its own children (e.g. workers forked by
+#: a forkserver, which inherit the same command line) are not.
+ALLOWED_PERSISTENT_CHILDREN = (
+    "from multiprocessing.resource_tracker import main",
+    "from multiprocessing.forkserver import main",
+)
+
+#: Name prefixes of threads allowed to outlive a test (none so far).
+ALLOWED_PERSISTENT_THREADS: tuple[str, ...] = ()
+
+
+def _proc_key(proc: psutil.Process) -> tuple[int, float]:
+    try:
+        return (proc.pid, proc.create_time())
+    except psutil.Error:
+        return (proc.pid, 0.0)
+
+
+def _describe(proc: psutil.Process) -> str:
+    try:
+        cmd = " ".join(proc.cmdline())
+    except psutil.Error:
+        cmd = "?"
+    try:
+        status = proc.status()
+    except psutil.Error:
+        status = "gone"
+    return f"pid {proc.pid} [{status}]: {cmd[:200]}"
+
+
+def _allowed_child(proc: psutil.Process, me: int) -> bool:
+    try:
+        if proc.ppid() != me:
+            return False
+        cmd = " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+    return any(marker in cmd for marker in ALLOWED_PERSISTENT_CHILDREN)
+
+
+def child_processes(include_zombies: bool = True) -> dict[tuple[int, float], psutil.Process]:
+    """Descendants of this process, minus the tolerated stdlib services."""
+    me = psutil.Process()
+    try:
+        procs = me.children(recursive=True)
+    except psutil.Error:
+        return {}
+    out = {}
+    for proc in procs:
+        if _allowed_child(proc, me.pid):
+            continue
+        if not include_zombies:
+            try:
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    continue
+            except psutil.NoSuchProcess:
+                continue
+            except psutil.Error:
+                pass
+        out[_proc_key(proc)] = proc
+    return out
+
+
+def _live_threads() -> set[threading.Thread]:
+    return {
+        t
+        for t in threading.enumerate()
+        if t.is_alive()
+        and not (ALLOWED_PERSISTENT_THREADS and t.name.startswith(ALLOWED_PERSISTENT_THREADS))
+    }
+
+
+def _actors() -> list[object]:
+    try:
+        import pykka
+    except ImportError:  # the legacy implementation has no actors
+        return []
+    return list(pykka.ActorRegistry.get_all())
+
+
+class Snapshot:
+    """Threads and child processes alive at one moment."""
+
+    def __init__(self) -> None:
+        self.threads = _live_threads()
+        self.children = child_processes()
+
+    def extra_threads(self) -> list[threading.Thread]:
+        return sorted(_live_threads() - self.threads, key=lambda t: t.name)
+
+    def extra_children(self, include_zombies: bool = True) -> list[psutil.Process]:
+        now = child_processes(include_zombies)
+        return [p for k, p in sorted(now.items()) if k not in self.children]
+
+    def leftovers(self, include_zombies: bool = True) -> list[str]:
+        out = [f"thread {t.name!r} (daemon={t.daemon})" for t in self.extra_threads()]
+        out += [f"process {_describe(p)}" for p in self.extra_children(include_zombies)]
+        out += [f"pykka actor {a!r}" for a in _actors()]
+        return out
+
+    def wait_clean(self, grace: float = LEAK_GRACE) -> list[str]:
+        """Poll until nothing is left over or ``grace`` seconds passed."""
+        deadline = time.monotonic() + grace
+        while True:
+            left = self.leftovers()
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(LEAK_STEP)
+
+    def cleanup(self) -> None:
+        """Best effort: stop leftover actors and kill leftover processes."""
+        try:
+            import pykka
+
+            pykka.ActorRegistry.stop_all(block=True, timeout=5)
+        except Exception:
+            pass
+        for proc in self.extra_children():
+            try:
+                proc.kill()
+                proc.wait(timeout=5)
+            except psutil.Error:
+                pass
+
+
+@pytest.fixture
+def leak_snapshot() -> Snapshot:
+    """The snapshot taken before the test (for tests checking it earlier)."""
+    return Snapshot()
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(leak_snapshot: Snapshot):
+    yield
+    left = leak_snapshot.wait_clean()
+    if left:
+        leak_snapshot.cleanup()
+        pytest.fail(
+            f"test left behind (after waiting {LEAK_GRACE:.0f} s):\n  " + "\n  ".join(left),
+            pytrace=False,
+        )
+
+
+@pytest.fixture(params=POOL_KINDS)
+def pool_kind(request: pytest.FixtureRequest) -> str:
+    """'thread' or 'process'; every test using it runs on both pools."""
+    return request.param
+
+
+@pytest.fixture
+def pool(pool_kind: str):
+    """A fresh pool of the parametrized kind, ``workers=2``."""
+    return new_pool(pool_kind, workers=2)
+
+
+@pytest.fixture
+def make_pool(pool_kind: str):
+    """Factory of fresh pools of the parametrized kind (override with ``kind=``)."""
+
+    def factory(workers: int = 2, spare: int = 1, kind: str | None = None):
+        return new_pool(kind or pool_kind, workers=workers, spare=spare)
+
+    return factory

@@ -1,0 +1,127 @@
+"""Helpers shared by the black-box tests of pexen.
+
+Everything here goes through the public API only (``pexen.sched`` and its
+``meta`` and ``pool`` modules). Engine modules are looked up lazily, at test
+time, so that the suite can be collected while the engine is being written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pexen
+from pexen import sched
+
+POOL_KINDS = ("thread", "process")
+
+#: The two end-of-run warnings of SPEC section 6.
+SKIP_MSG = "{} tasks skipped due to unmet deps caused by parent exception"
+LOCKS_MSG = "{} locks still held at exit due to parent exception"
+
+#: How long a task or the test waits for an event that a correct scheduler
+#: sets almost at once. Only reached when something is wrong.
+EVENT_TIMEOUT = 20
+
+
+def new_pool(kind: str, workers: int = 2, spare: int = 1) -> Any:
+    """A fresh ThreadWorkerPool or ProcessWorkerPool."""
+    poolmod = sched.pool
+    if kind == "thread":
+        return poolmod.ThreadWorkerPool(workers=workers, spare=spare)
+    if kind == "process":
+        return poolmod.ProcessWorkerPool(workers=workers, spare=spare)
+    raise ValueError(kind)
+
+
+def new_event(kind: str) -> Any:
+    """An event a task of the given pool kind can get through its kwargs."""
+    if kind == "thread":
+        return threading.Event()
+    return multiprocessing.Event()
+
+
+@contextlib.contextmanager
+def recorded_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Record every warning (no de-duplication) raised inside the block."""
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        yield rec
+
+
+def pexen_messages(rec: Iterable[warnings.WarningMessage]) -> list[str]:
+    """The messages of the PexenWarnings among the recorded warnings."""
+    return [str(w.message) for w in rec if issubclass(w.category, pexen.PexenWarning)]
+
+
+def end_messages(messages: Iterable[str]) -> list[str]:
+    """Only the two end-of-run warnings (skipped tasks, held locks)."""
+    return sorted(
+        m
+        for m in messages
+        if m.endswith("tasks skipped due to unmet deps caused by parent exception")
+        or m.endswith("locks still held at exit due to parent exception")
+    )
+
+
+def expected_end_messages(skipped: int, locks: int) -> list[str]:
+    out = []
+    if skipped:
+        out.append(SKIP_MSG.format(skipped))
+    if locks:
+        out.append(LOCKS_MSG.format(locks))
+    return sorted(out)
+
+
+def run_all(s: Any, pool: Any = None) -> tuple[list[Any], list[str]]:
+    """Run the scheduler to the end; return its results and PexenWarning texts.
+
+    ``pool=None`` runs ``s.run()`` without an argument (the default pool).
+    """
+    with recorded_warnings() as rec:
+        results = list(s.run()) if pool is None else list(s.run(pool))
+    return results, pexen_messages(rec)
+
+
+def by_task(results: Iterable[Any]) -> dict[Any, Any]:
+    """Map each result's task to its TaskRes, checking one result per task."""
+    out: dict[Any, Any] = {}
+    for res in results:
+        assert isinstance(res, sched.TaskRes), res
+        assert res.task not in out, f"two results for {res.task!r}"
+        out[res.task] = res
+    return out
+
+
+def task_names(results: Iterable[Any]) -> list[str]:
+    """The ``__name__`` of each result's task, in result order."""
+    return [res.task.__name__ for res in results]
+
+
+def named(name: str, func: Any) -> Any:
+    """Give a function a readable name (shown in test failures)."""
+    func.__name__ = name
+    func.__qualname__ = name
+    return func
+
+
+def stamp_task(name: str, *, duration: float = 0.0) -> Any:
+    """A task returning ``(name, start_ns, end_ns)`` with system-wide clocks."""
+
+    def task() -> tuple[str, int, int]:
+        start = time.monotonic_ns()
+        if duration:
+            time.sleep(duration)  # some work, so that overlaps could happen
+        return (name, start, time.monotonic_ns())
+
+    return named(name, task)
+
+
+def intervals_overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether two closed [start, end] intervals overlap."""
+    return a[0] < b[1] and b[0] < a[1]
