@@ -319,12 +319,12 @@ class Planner(PexenActor):
         self._state[tid] = _STARTED
         shared = self._pending_shared.pop(tid, None)
         if shared is None:
-            shared = dict(self._preset)
+            shared = self._preset.copy() if self._preset else {}
         load, live = self._load, self._live
-        if len(load) == 1:
-            worker = 0
-        else:
-            worker = min((w for w in range(len(load)) if live[w]), key=load.__getitem__)
+        worker, least = -1, 0
+        for w, n in enumerate(load):  # the least loaded live worker
+            if live[w] and (worker < 0 or n < least):
+                worker, least = w, n
         load[worker] += 1
         self._running[tid] = worker
         self._handed[tid] = shared

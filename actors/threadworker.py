@@ -18,33 +18,34 @@ class ThreadSlots:
     """What each thread worker runs now, by index and generation.
 
     A worker that was abandoned (its task timed out) keeps running in its
-    thread; its generation is then stale and its writes are ignored, so the
-    slot belongs to the fresh worker that took its index.
+    thread; its generation is then stale, so its writes are ignored and the
+    slot belongs to the fresh worker that took its index. Workers write
+    without a lock (one list item, atomic); only :meth:`retire` takes one.
     """
 
     def __init__(self, count: int) -> None:
         self._lock = threading.Lock()
         self._generation = [0] * count
-        self._current: list[tuple[int, float] | None] = [None] * count
+        self._current: list[tuple[int, int, float] | None] = [None] * count
 
     def begin(self, index: int, generation: int, tid: int) -> None:
-        with self._lock:
-            if self._generation[index] == generation:
-                self._current[index] = (tid, time.monotonic())
+        self._current[index] = (generation, tid, time.monotonic())
 
     def end(self, index: int, generation: int) -> None:
-        with self._lock:
-            if self._generation[index] == generation:
-                self._current[index] = None
+        current = self._current[index]
+        if current is not None and current[0] == generation:
+            self._current[index] = None
 
     def get(self, index: int) -> tuple[int, float] | None:
-        with self._lock:
-            return self._current[index]
+        current = self._current[index]
+        if current is None or current[0] != self._generation[index]:
+            return None
+        return current[1], current[2]
 
     def retire(self, index: int, tid: int) -> int | None:
         """Abandon worker ``index`` if it still runs ``tid``: its new generation."""
         with self._lock:
-            current = self._current[index]
+            current = self.get(index)
             if current is None or current[0] != tid:
                 return None
             self._generation[index] += 1
@@ -95,9 +96,10 @@ class ThreadWorker(PexenActor):
                 break
             if slots is not None:
                 slots.begin(index, gen, spec.tid)
-            outcome = run_task(spec, shared)
-            if slots is not None:
+                outcome = run_task(spec, shared)
                 slots.end(index, gen)
+            else:
+                outcome = run_task(spec, shared)
             if abandoned():
                 break
             report(TaskDone(index, (outcome,)))

@@ -240,6 +240,8 @@ def run_one(python: str, wl: Workload, impl: str, n: int, rep: int, args, iters:
         str(args.seed),
         "--iters",
         str(iters),
+        "--spare",
+        str(args.spare),
     ]
     res = RunResult(wl.wid, impl, n, rep, ok=False)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -788,7 +790,8 @@ def render(cells: list[Cell], targets: list[Target], meta: dict) -> str:
         return "  ".join(cols).rstrip()
 
     title = (
-        f"pexen benchmarks  ({meta['mode']}, {meta['reps_desc']}, medians; {meta['code']}; "
+        f"pexen benchmarks  ({meta['mode']}, {meta['reps_desc']}, medians, "
+        f"spare={meta.get('spare', 1)}; {meta['code']}; "
         f"{meta['cpus']} CPUs, load {meta['load_before']} -> {meta['load_after']})"
     )
     lines.append(title)
@@ -929,6 +932,13 @@ def parse_args(argv):
         "--sizes",
         default=None,
         help="task counts to run instead of each selected workload's own, e.g. 1000,30000",
+    )
+    ap.add_argument(
+        "--spare",
+        type=int,
+        default=1,
+        help="the spare of pexen's (and the legacy's) pools (default 1, their default): "
+        "how many tasks beyond the workers may be handed out ahead",
     )
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -1128,6 +1138,7 @@ def _run(args, argv) -> int:
     meta = {
         "mode": mode,
         "reps_desc": reps_desc,
+        "spare": args.spare,
         "code": args.code_desc,
         "cpus": os.cpu_count(),
         "load_before": load_before,

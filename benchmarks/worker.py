@@ -42,6 +42,7 @@ import traceback
 import warnings
 
 WORKERS = 2
+SPARE = 1  # pexen pools' spare (--spare)
 LOCK_CLASSES = 10  # W3: r0..r9 / u0..u9
 W5_WINDOW = 1000  # W5: requires are drawn from the previous W5_WINDOW tasks
 W5_RESOURCES = 20  # W5: lock names x0..x19
@@ -173,7 +174,7 @@ def run_pexen(workload, n, seed, iters):
     t0 = time.perf_counter()
     s = Sched(tasks)
     t_added = time.perf_counter()
-    for res in s.run(pool_cls(workers=WORKERS)):
+    for res in s.run(pool_cls(workers=WORKERS, spare=SPARE)):
         stamps.append(time.perf_counter())
         order.append(index.get(id(res.task), -1))
         rets.append(res.ret)
@@ -392,12 +393,16 @@ def main(argv=None):
     ap.add_argument("--n", type=int, required=True)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--iters", type=int, default=0, help="W6: burn() iterations")
+    ap.add_argument("--spare", type=int, default=1, help="spare of pexen's pools")
     args = ap.parse_args(argv)
+    global SPARE
+    SPARE = args.spare
 
     rec = {
         "workload": args.workload,
         "impl": args.impl,
         "n": args.n,
+        "spare": args.spare,
         "python": sys.version.split()[0],
         "executable": sys.executable,
     }

@@ -170,14 +170,15 @@ class Sched:
                 table, dict(self._shared), pool._worker_set, pool.workers + pool.spare, backlog
             )
         ended = None
+        take, consumed = engine.take, engine.consumed
         try:
             while True:
-                item = engine.take()
-                if isinstance(item, RunEnded):
+                item = take()
+                if type(item) is RunEnded:
                     ended = item
                     break
                 yield item
-                engine.consumed()
+                consumed()
         finally:
             cancel = ended is None or ended.cancelled or ended.error is not None
             if cancel:
