@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 from typing import Any
 
 import pykka
@@ -11,7 +12,7 @@ import pykka
 from .mailbox import ResultMailbox
 from .messages import RunEnded
 
-__all__ = ["PexenActor"]
+__all__ = ["PassiveActor", "PexenActor"]
 
 log = logging.getLogger(__name__)
 
@@ -37,3 +38,34 @@ class PexenActor(pykka.ThreadingActor):
         )
         if self.mailbox is not None:
             self.mailbox.end(RunEnded(0, 0, exception_value))
+
+
+class PassiveActor:
+    """An actor without a thread: it handles each message in the sender's thread.
+
+    For actors whose every message is short and never blocks. The protocol is
+    the same (:meth:`tell` a message, :meth:`ask` a query); each message is
+    handled under the actor's own lock, so its state is still touched by one
+    message at a time. A thread of its own would only add a thread hop, tens of
+    microseconds on a busy machine, to every message. Its answers go back by
+    message, as from any actor.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def tell(self, message: Any) -> None:
+        """Handle ``message`` now."""
+        with self._lock:
+            self.on_receive(message)
+
+    def ask(self, message: Any) -> Any:
+        """Handle ``message`` now and return the answer."""
+        with self._lock:
+            return self.on_receive(message)
+
+    def stop(self) -> None:
+        """Nothing to stop: there is no thread."""
+
+    def on_receive(self, message: Any) -> Any:
+        raise NotImplementedError

@@ -87,7 +87,7 @@ class Engine:
         planner: PlannerStatus = self._planner.ask(StatusQuery())
         if self._locks is None:
             self._locks = self._planner.proxy().locks.get()
-        locks: LockStatus = self._locks.ask(StatusQuery())
+        locks: LockStatus = self._locks.ask(StatusQuery())  # a passive actor: answers now
         running = []
         for tid, worker in planner.running:
             current = self._workers.current(worker)

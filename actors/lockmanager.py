@@ -9,8 +9,7 @@ import pykka
 
 from pexen.state.locktable import LockTable
 
-from .base import PexenActor
-from .mailbox import ResultMailbox
+from .base import PassiveActor
 from .messages import (
     AcquireLocks,
     ForfeitLocks,
@@ -25,7 +24,7 @@ __all__ = ["LockManager"]
 log = logging.getLogger(__name__)
 
 
-class LockManager(PexenActor):
+class LockManager(PassiveActor):
     """Grants read-write locks, fairly, all of a task's at once.
 
     Protocol:
@@ -38,12 +37,14 @@ class LockManager(PexenActor):
 
     Waiting requests are granted, in arrival order per resource, as releases
     free their resources; those grants ride on the answer to the release.
+
+    A passive actor: it runs in the planner's thread (and a status query's),
+    which saves two thread hops for every task that takes locks.
     """
 
-    def __init__(self, planner: pykka.ActorRef[Any], mailbox: ResultMailbox) -> None:
+    def __init__(self, planner: pykka.ActorRef[Any]) -> None:
         super().__init__()
         self._planner = planner
-        self.mailbox = mailbox
         self.table = LockTable()
 
     def on_receive(self, message: Any) -> Any:

@@ -8,8 +8,6 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Any
 
-import pykka
-
 from pexen.sched.common import ExceptionInfo, TaskRes
 from pexen.state.depgraph import DepGraph
 from pexen.state.readyqueue import ReadyQueue
@@ -111,12 +109,12 @@ class Planner(PexenActor):
         self._results: list[TaskRes] = []  # to post once the next tasks are out
         self._cancelled = False
         self._ended: RunEnded | None = None
-        self.locks: pykka.ActorRef[Any] | None = None
+        self.locks: LockManager | None = None
 
     # -- lifecycle ---------------------------------------------------------
 
     def on_start(self) -> None:
-        self.locks = LockManager.start(self.actor_ref, self._mailbox)
+        self.locks = LockManager(self.actor_ref)
 
     def on_stop(self) -> None:
         if self.locks is not None:

@@ -6,13 +6,13 @@ import logging
 import pickle
 import socket
 import struct
-import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 import cloudpickle
 
+from .base import PassiveActor
 from .messages import Outcome, Reconnect, RunTasks, TaskDone
 from .taskrun import failure
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 _HEADER = struct.Struct("!i")  # the framing of multiprocessing.connection
 
 
-class ProcessWorker:
+class ProcessWorker(PassiveActor):
     """One worker of a :class:`~pexen.sched.pool.ProcessWorkerPool`.
 
     Drives one worker process at a time. Protocol (through :meth:`tell`):
@@ -36,11 +36,10 @@ class ProcessWorker:
       A message of an older generation is dropped (its tasks were requeued).
     - takes :class:`Reconnect`: its process died and this new one replaces it.
 
-    A *passive* actor: it handles each message in the sender's thread, under
-    a lock of its own. All it does is a write that never blocks (bytes the
-    socket cannot take yet wait in :attr:`pending` until the worker set's
-    reader thread, told through ``on_pending``, calls :meth:`flush`), so a
-    thread of its own would only add a thread hop to every task.
+    A passive actor (it runs in the sender's thread): all it does is a write
+    that never blocks. Bytes the socket cannot take yet wait in
+    :attr:`pending` until the worker set's reader thread, told through
+    ``on_pending``, calls :meth:`flush`.
 
     A task whose shared dict or spec cannot be pickled fails here, reported
     as :class:`TaskDone` directly.
@@ -54,7 +53,7 @@ class ProcessWorker:
         report_to: Any,
         on_pending: Callable[[], None],
     ) -> None:
-        self._lock = threading.Lock()
+        super().__init__()
         self._index = index
         self._inherited = inherited  # tids below this are in the process's table
         self._report_to = report_to
@@ -67,16 +66,14 @@ class ProcessWorker:
         self._sent: set[int] = set()  # later tids whose spec this process has
         self.pending = bytearray()  # framed bytes not yet written
 
-    def tell(self, message: Any) -> None:
-        """Handle a message now, in the caller's thread."""
-        with self._lock:
-            if isinstance(message, RunTasks):
-                if message.generation == self._generation:
-                    self._run(message)
-            elif isinstance(message, Reconnect):
-                self._sock.detach()
-                self._connect(message.conn)
-                self._generation = message.generation
+    def on_receive(self, message: Any) -> None:
+        if isinstance(message, RunTasks):
+            if message.generation == self._generation:
+                self._run(message)
+        elif isinstance(message, Reconnect):
+            self._sock.detach()
+            self._connect(message.conn)
+            self._generation = message.generation
 
     def flush(self) -> None:
         """Write what is pending, as far as the socket takes it now."""

@@ -71,7 +71,7 @@ def failed(tid, deps_ok=False, locks_ok=False):
 
 def test_lock_manager_answers_each_acquire_and_release():
     planner = Probe()
-    ref = LockManager.start(planner, ResultMailbox(10))
+    ref = LockManager(planner)  # a passive actor: it answers in the caller's thread
     try:
         ref.tell(
             AcquireLocks(
