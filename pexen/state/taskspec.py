@@ -13,6 +13,8 @@ from ..sched.common import MutexError, SchedulerError
 
 __all__ = ["TaskSpec", "check_priorities", "compile_task", "takes_shared"]
 
+_NO_KWARGS: Mapping[str, Any] = {}  # shared by every task without kwargs; never mutated
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class TaskSpec:
@@ -121,7 +123,7 @@ def compile_task(task: object, tid: int) -> TaskSpec:
         isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
     ):
         raise TypeError(f"Task {task!r}: timeout must be a positive number, not {timeout!r}")
-    kwargs = dict(kwargs)
+    kwargs = dict(kwargs) if kwargs else _NO_KWARGS
     return TaskSpec(
         tid,
         task,
