@@ -34,6 +34,7 @@ from .messages import (
     TaskDone,
     WorkerLost,
 )
+from .sources import SelectInbox
 
 __all__ = ["Planner"]
 
@@ -113,12 +114,18 @@ class Planner(PexenActor):
 
     # -- lifecycle ---------------------------------------------------------
 
+    @staticmethod
+    def _create_actor_inbox() -> Any:
+        # Worker processes' sockets are read right here (see actors.sources).
+        return SelectInbox()
+
     def on_start(self) -> None:
         self.locks = LockManager(self.actor_ref)
 
     def on_stop(self) -> None:
         if self.locks is not None:
             self.locks.stop()
+        self.actor_inbox.close()  # type: ignore[attr-defined]
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         super().on_failure(exception_type, exception_value, traceback)

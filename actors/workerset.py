@@ -15,6 +15,7 @@ import selectors
 import signal
 import threading
 from collections.abc import Sequence
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
@@ -27,6 +28,7 @@ from .mailbox import ResultMailbox
 from .messages import Outcome, Reconnect, TaskDone, WorkerLost
 from .procworker import ProcessWorker
 from .slots import WorkerSlots
+from .sources import EventSources, ReaderThread, SelectInbox
 from .threadworker import ThreadSlots, ThreadWorker
 from .watchdog import Watchdog
 from .wire import decode_outcome
@@ -147,10 +149,12 @@ class ThreadWorkerSet:
 class ProcessWorkerSet:
     """Worker actors, each driving one worker process forked by a zygote.
 
-    Forks at construction: build it before any thread of pexen starts. A
-    reader thread collects every process's outcomes; when a process dies it
-    learns from the zygote how (signal, exit code), from the slots which task
-    it was running, and forks a replacement.
+    Forks at construction: build it before any thread of pexen starts. The
+    processes' sockets are watched by the planner's inbox (or, for a pool
+    used on its own, by a reader thread): outcomes become :class:`TaskDone`
+    messages; when a process dies the set learns from the zygote how
+    (signal, exit code), from the slots which task it was running, reports
+    :class:`WorkerLost` and forks a replacement.
     """
 
     def __init__(self, workers: int, table: Sequence[TaskSpec]) -> None:
@@ -164,10 +168,8 @@ class ProcessWorkerSet:
         self._timed_out: dict[int, int] = {}  # index -> tid killed for its timeout
         self._refs: list[ProcessWorker] = []
         self._report_to: Any = None
-        self._reader: threading.Thread | None = None
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
-        self._stopping = False
+        self._sources: EventSources | None = None
+        self._reader: ReaderThread | None = None  # when no planner inbox watches
         self._watchdog = Watchdog(table, workers, self._slots.get, self._kill_timed_out)
         self._zygote = Zygote(table, self._slots)
         try:
@@ -183,12 +185,17 @@ class ProcessWorkerSet:
 
     def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[Any]:
         self._report_to = report_to
+        inbox = getattr(report_to, "actor_inbox", None)
+        if isinstance(inbox, SelectInbox):
+            self._sources = inbox
+        else:
+            self._sources = self._reader = ReaderThread()
         self._refs = [
-            ProcessWorker(i, conn, self._inherited, report_to, self._wake)
+            ProcessWorker(i, conn, self._inherited, report_to, partial(self._want_write, i))
             for i, (_, conn, _) in enumerate(self._procs)
         ]
-        self._reader = threading.Thread(target=self._read, name="pexen-results", daemon=True)
-        self._reader.start()
+        for index, (_, conn, _) in enumerate(self._procs):
+            self._sources.add(conn, selectors.EVENT_READ, partial(self._ready, index, conn))
         return list(self._refs)
 
     def watch(self) -> None:
@@ -205,45 +212,30 @@ class ProcessWorkerSet:
             pid, _, pidfd = self._procs[index]
             _kill(pid, pidfd)
 
-    # -- the reader thread -------------------------------------------------
+    # -- socket events (in the planner's thread, or the reader thread) ------
 
-    def _wake(self) -> None:
-        """Have the reader look again (a worker has bytes pending to write)."""
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._wake_w, b"w")
+    def _want_write(self, index: int) -> None:
+        """Worker ``index`` has bytes its socket could not take yet."""
+        with self._lock:
+            if self._closing or self._sources is None:
+                return
+            conn = self._procs[index][1]
+        self._sources.modify(conn, selectors.EVENT_READ | selectors.EVENT_WRITE)
 
-    def _read(self) -> None:
-        conns = {conn: index for index, (_, conn, _) in enumerate(self._procs)}
-        with selectors.DefaultSelector() as sel:
-            sel.register(self._wake_r, selectors.EVENT_READ)
-            for conn, index in conns.items():
-                sel.register(conn, selectors.EVENT_READ, index)
-            while True:
-                for key, events in sel.select():
-                    if key.fd == self._wake_r:
-                        os.read(self._wake_r, 4096)
-                        if self._stopping:
-                            return
-                    elif events & selectors.EVENT_WRITE:
-                        self._refs[key.data].flush()
-                    if key.fd != self._wake_r and events & selectors.EVENT_READ:
-                        self._readable(sel, key.fileobj, key.data)  # type: ignore[arg-type]
-                for reg in list(sel.get_map().values()):
-                    if reg.fd == self._wake_r:
-                        continue
-                    want = selectors.EVENT_READ
-                    if self._refs[reg.data].pending:
-                        want |= selectors.EVENT_WRITE
-                    if reg.events != want:
-                        sel.modify(reg.fileobj, want, reg.data)
-
-    def _readable(self, sel: selectors.BaseSelector, conn: Connection, index: int) -> None:
-        if self._read_from(conn, index):
-            return
-        sel.unregister(conn)
-        replacement = self._replace(index)
-        if replacement is not None:
-            sel.register(replacement, selectors.EVENT_READ, index)
+    def _ready(self, index: int, conn: Connection, mask: int) -> None:
+        assert self._sources is not None
+        if mask & selectors.EVENT_WRITE:
+            worker = self._refs[index]
+            worker.flush()
+            if not worker.pending:
+                self._sources.modify(conn, selectors.EVENT_READ)
+        if mask & selectors.EVENT_READ and not self._read_from(conn, index):
+            self._sources.remove(conn)
+            replacement = self._replace(index)
+            if replacement is not None:
+                self._sources.add(
+                    replacement, selectors.EVENT_READ, partial(self._ready, index, replacement)
+                )
 
     def _read_from(self, conn: Connection, index: int) -> bool:
         """Report what worker ``index`` sent; ``False`` if its process ended."""
@@ -307,9 +299,10 @@ class ProcessWorkerSet:
                 _kill(pid, pidfd)
         self._watchdog.stop()
         if self._reader is not None:
-            self._stopping = True
-            self._wake()
-            self._reader.join()
+            self._reader.stop()
+        elif self._sources is not None:
+            for _, conn, _ in procs:
+                self._sources.remove(conn)
         for ref in self._refs:
             ref.stop()
         for _, conn, pidfd in procs:
@@ -320,8 +313,6 @@ class ProcessWorkerSet:
         self._procs = []
         self._zygote.close()  # returns once every worker process has ended
         self._slots.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
 
     def alive(self) -> bool:
         return bool(self._procs)
