@@ -33,9 +33,7 @@ class PexenActor(pykka.ThreadingActor):
         return queue.SimpleQueue()
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        log.error(
-            "%s failed", type(self).__name__, exc_info=(exception_type, exception_value, traceback)
-        )
+        # pykka has logged the exception already
         if self.mailbox is not None:
             self.mailbox.end(RunEnded(0, 0, exception_value))
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
+
+import pykka
 
 from pexen.sched.status import HeldLock, RunningTask, RunStatus, WaitingTask
 from pexen.state.taskspec import TaskSpec
@@ -53,7 +56,7 @@ class Engine:
             planner = self._planner = Planner.start(
                 table, preset, slots, self.mailbox, self.cancelled
             )
-            self.mailbox.on_drained = lambda: planner.tell(BacklogDrained())
+            self.mailbox.on_drained = lambda: self._tell(BacklogDrained())
             refs = self._workers.launch(planner, self.mailbox)
             self._workers.watch()
             planner.tell(Begin(tuple(refs)))
@@ -74,12 +77,17 @@ class Engine:
         with self._lock:
             self.table.extend(specs)
             self._workers.watch()
-            self._planner.tell(AddTasks(tuple(specs)))
+            self._tell(AddTasks(tuple(specs)))
 
     def cancel(self) -> None:
         """Dispatch nothing more; the run ends after the results already out."""
         self.cancelled.set()
-        self._planner.tell(Cancel())
+        self._tell(Cancel())
+
+    def _tell(self, message: Any) -> None:
+        # a planner that failed has posted its error already: drop the message
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._planner.tell(message)
 
     def status(self) -> RunStatus:
         """A snapshot of the run, from the planner and the lock manager."""
@@ -122,7 +130,7 @@ class Engine:
         if cancel:
             self.cancelled.set()
             if self._planner is not None:
-                self._planner.tell(Cancel())
+                self._tell(Cancel())
         self._workers.close(kill=cancel)
         if self._planner is not None:
             self._planner.stop()

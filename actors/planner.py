@@ -129,8 +129,7 @@ class Planner(PexenActor):
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         super().on_failure(exception_type, exception_value, traceback)
-        if self.locks is not None:
-            self.locks.stop()
+        self.on_stop()
 
     # -- messages ----------------------------------------------------------
 

@@ -11,6 +11,7 @@ Both offer the same :class:`EventSources` interface to the worker set.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import selectors
@@ -19,6 +20,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 __all__ = ["EventSources", "ReaderThread", "SelectInbox"]
+
+log = logging.getLogger(__name__)
 
 #: called with the selector's event mask when the file object is ready
 Callback = Callable[[int], None]
@@ -52,7 +55,7 @@ class _Selecting:
             self._sel.modify(fileobj, events, key.data)
 
     def remove(self, fileobj: Any) -> None:
-        with contextlib.suppress(KeyError, ValueError):
+        with contextlib.suppress(KeyError, ValueError, OSError):
             self._sel.unregister(fileobj)
 
     def wake(self) -> None:
@@ -64,8 +67,12 @@ class _Selecting:
         for key, mask in self._sel.select():
             if key.data is None:
                 os.read(self._wake_r, 4096)
-            else:
+                continue
+            try:
                 key.data(mask)
+            except Exception:  # a callback's bug must not stop the waiting thread
+                log.exception("error handling an event of fd %d", key.fd)
+                self.remove(key.fd)
 
     def close(self) -> None:
         self._sel.close()

@@ -195,7 +195,7 @@ class ProcessWorkerSet:
             for i, (_, conn, _) in enumerate(self._procs)
         ]
         for index, (_, conn, _) in enumerate(self._procs):
-            self._sources.add(conn, selectors.EVENT_READ, partial(self._ready, index, conn))
+            self._watch(index, conn)
         return list(self._refs)
 
     def watch(self) -> None:
@@ -214,28 +214,34 @@ class ProcessWorkerSet:
 
     # -- socket events (in the planner's thread, or the reader thread) ------
 
+    def _watch(self, index: int, conn: Connection) -> None:
+        # by fd: unregistering must work after the connection is closed
+        assert self._sources is not None
+        self._sources.add(conn.fileno(), selectors.EVENT_READ, partial(self._ready, index, conn))
+
     def _want_write(self, index: int) -> None:
         """Worker ``index`` has bytes its socket could not take yet."""
         with self._lock:
             if self._closing or self._sources is None:
                 return
-            conn = self._procs[index][1]
-        self._sources.modify(conn, selectors.EVENT_READ | selectors.EVENT_WRITE)
+            fd = self._procs[index][1].fileno()
+        self._sources.modify(fd, selectors.EVENT_READ | selectors.EVENT_WRITE)
 
     def _ready(self, index: int, conn: Connection, mask: int) -> None:
         assert self._sources is not None
+        if conn.closed or self._closing:
+            return
+        fd = conn.fileno()
         if mask & selectors.EVENT_WRITE:
             worker = self._refs[index]
             worker.flush()
             if not worker.pending:
-                self._sources.modify(conn, selectors.EVENT_READ)
+                self._sources.modify(fd, selectors.EVENT_READ)
         if mask & selectors.EVENT_READ and not self._read_from(conn, index):
-            self._sources.remove(conn)
+            self._sources.remove(fd)
             replacement = self._replace(index)
             if replacement is not None:
-                self._sources.add(
-                    replacement, selectors.EVENT_READ, partial(self._ready, index, replacement)
-                )
+                self._watch(index, replacement)
 
     def _read_from(self, conn: Connection, index: int) -> bool:
         """Report what worker ``index`` sent; ``False`` if its process ended."""
@@ -302,7 +308,7 @@ class ProcessWorkerSet:
             self._reader.stop()
         elif self._sources is not None:
             for _, conn, _ in procs:
-                self._sources.remove(conn)
+                self._sources.remove(conn.fileno())
         for ref in self._refs:
             ref.stop()
         for _, conn, pidfd in procs:

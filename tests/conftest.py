@@ -107,6 +107,7 @@ class Snapshot:
     def __init__(self) -> None:
         self.threads = _live_threads()
         self.children = child_processes()
+        self.actors = {id(a) for a in _actors()}
 
     def extra_threads(self) -> list[threading.Thread]:
         return sorted(_live_threads() - self.threads, key=lambda t: t.name)
@@ -118,7 +119,7 @@ class Snapshot:
     def leftovers(self, include_zombies: bool = True) -> list[str]:
         out = [f"thread {t.name!r} (daemon={t.daemon})" for t in self.extra_threads()]
         out += [f"process {_describe(p)}" for p in self.extra_children(include_zombies)]
-        out += [f"pykka actor {a!r}" for a in _actors()]
+        out += [f"pykka actor {a!r}" for a in _actors() if id(a) not in self.actors]
         return out
 
     def wait_clean(self, grace: float = LEAK_GRACE) -> list[str]:
