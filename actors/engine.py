@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
-
-import pykka
 
 from pexen.sched.status import HeldLock, RunningTask, RunStatus, WaitingTask
 from pexen.state.taskspec import TaskSpec
@@ -32,8 +29,8 @@ class Engine:
     """Starts a run at construction; :meth:`take` its results; :meth:`close` it.
 
     ``make_workers(table, cancelled)`` builds the pool's :class:`WorkerSet`;
-    it is called before any actor thread starts, so a process pool may fork
-    there. ``table`` is the run's task table; :meth:`add` grows it.
+    it is called before any thread of the run starts, so a process pool may
+    fork there. ``table`` is the run's task table; :meth:`add` grows it.
     """
 
     def __init__(
@@ -47,16 +44,12 @@ class Engine:
         self.table = table
         self.cancelled = threading.Event()
         self.mailbox = ResultMailbox(backlog)
-        self._workers = make_workers(table, self.cancelled)
-        self._planner: Any = None
-        self._locks: Any = None  # the planner's lock manager, for status()
+        self._planner = planner = Planner(table, preset, slots, self.mailbox, self.cancelled)
+        self.mailbox.on_drained = lambda: planner.tell(BacklogDrained())
         self._lock = threading.Lock()  # guards the table against concurrent adds
         self._closed = False
+        self._workers = make_workers(table, self.cancelled)
         try:
-            planner = self._planner = Planner.start(
-                table, preset, slots, self.mailbox, self.cancelled
-            )
-            self.mailbox.on_drained = lambda: self._tell(BacklogDrained())
             refs = self._workers.launch(planner, self.mailbox)
             self._workers.watch()
             planner.tell(Begin(tuple(refs)))
@@ -77,25 +70,20 @@ class Engine:
         with self._lock:
             self.table.extend(specs)
             self._workers.watch()
-            self._tell(AddTasks(tuple(specs)))
+            self._planner.tell(AddTasks(tuple(specs)))
 
     def cancel(self) -> None:
         """Dispatch nothing more; the run ends after the results already out."""
         self.cancelled.set()
-        self._tell(Cancel())
-
-    def _tell(self, message: Any) -> None:
-        # a planner that failed has posted its error already: drop the message
-        with contextlib.suppress(pykka.ActorDeadError):
-            self._planner.tell(message)
+        self._planner.tell(Cancel())
 
     def status(self) -> RunStatus:
         """A snapshot of the run, from the planner and the lock manager."""
         table = self.table
-        planner: PlannerStatus = self._planner.ask(StatusQuery())
-        if self._locks is None:
-            self._locks = self._planner.proxy().locks.get()
-        locks: LockStatus = self._locks.ask(StatusQuery())  # a passive actor: answers now
+        planner: PlannerStatus | None = self._planner.ask(StatusQuery())
+        locks: LockStatus | None = self._planner.locks.ask(StatusQuery())
+        if planner is None or locks is None:
+            return RunStatus(active=False)  # the engine failed: the run is ending
         running = []
         for tid, worker in planner.running:
             current = self._workers.current(worker)
@@ -129,8 +117,6 @@ class Engine:
         self._closed = True
         if cancel:
             self.cancelled.set()
-            if self._planner is not None:
-                self._tell(Cancel())
+            self._planner.tell(Cancel())
         self._workers.close(kill=cancel)
-        if self._planner is not None:
-            self._planner.stop()
+        self._planner.stop()

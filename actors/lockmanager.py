@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import pykka
-
 from pexen.state.locktable import LockTable
 
 from .base import PassiveActor
@@ -38,11 +36,11 @@ class LockManager(PassiveActor):
     Waiting requests are granted, in arrival order per resource, as releases
     free their resources; those grants ride on the answer to the release.
 
-    A passive actor: it runs in the planner's thread (and a status query's),
-    which saves two thread hops for every task that takes locks.
+    A passive actor: it runs in the thread handling the planner (and a status
+    query's), which saves two thread hops for every task that takes locks.
     """
 
-    def __init__(self, planner: pykka.ActorRef[Any]) -> None:
+    def __init__(self, planner: Any) -> None:
         super().__init__()
         self._planner = planner
         self.table = LockTable()

@@ -13,7 +13,7 @@ from pexen.state.depgraph import DepGraph
 from pexen.state.readyqueue import ReadyQueue
 from pexen.state.taskspec import TaskSpec
 
-from .base import PexenActor
+from .base import PassiveActor
 from .lockmanager import LockManager
 from .mailbox import ResultMailbox
 from .messages import (
@@ -34,7 +34,6 @@ from .messages import (
     TaskDone,
     WorkerLost,
 )
-from .sources import SelectInbox
 
 __all__ = ["Planner"]
 
@@ -44,7 +43,7 @@ log = logging.getLogger(__name__)
 _WAITING, _STARTED = 0, 1
 
 
-class Planner(PexenActor):
+class Planner(PassiveActor):
     """Decides what runs next and where; turns outcomes into results.
 
     Owns the run's :class:`DepGraph`, its :class:`ReadyQueue` and the shared
@@ -72,6 +71,12 @@ class Planner(PexenActor):
 
     ``specs`` is the run's task table; the facade appends to it before it
     sends :class:`AddTasks`.
+
+    A passive actor: it has no thread and runs in the threads that tell it,
+    one message at a time: a thread worker that just finished a task (which
+    then finds its next task in its inbox without waiting), the reader thread
+    of a process pool, the caller's thread. A thread hop per task would cost
+    more than the planner's own work.
     """
 
     def __init__(
@@ -110,26 +115,19 @@ class Planner(PexenActor):
         self._results: list[TaskRes] = []  # to post once the next tasks are out
         self._cancelled = False
         self._ended: RunEnded | None = None
-        self.locks: LockManager | None = None
+        self.locks = LockManager(self)
+        self.locks.mailbox = mailbox
 
     # -- lifecycle ---------------------------------------------------------
 
-    @staticmethod
-    def _create_actor_inbox() -> Any:
-        # Worker processes' sockets are read right here (see actors.sources).
-        return SelectInbox()
+    def stop(self) -> None:
+        """Take no more messages; stop the lock manager."""
+        super().stop()
+        self.locks.stop()
 
-    def on_start(self) -> None:
-        self.locks = LockManager(self.actor_ref)
-
-    def on_stop(self) -> None:
-        if self.locks is not None:
-            self.locks.stop()
-        self.actor_inbox.close()  # type: ignore[attr-defined]
-
-    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        super().on_failure(exception_type, exception_value, traceback)
-        self.on_stop()
+    def on_failure(self, exc: BaseException) -> None:
+        super().on_failure(exc)  # ends the run with the error
+        self.locks.stop()
 
     # -- messages ----------------------------------------------------------
 
@@ -197,13 +195,12 @@ class Planner(PexenActor):
                 continue  # already accounted for (its worker was lost)
             if self._finish(outcome, message.worker):
                 (releases if outcome.locks_ok else forfeits).append(outcome.tid)
-        if self.locks is not None:
-            if releases:
-                self._lock_answers_due += 1
-                self.locks.tell(ReleaseLocks(tuple(releases)))
-            if forfeits:
-                self._lock_answers_due += 1
-                self.locks.tell(ForfeitLocks(tuple(forfeits)))
+        if releases:
+            self._lock_answers_due += 1
+            self.locks.tell(ReleaseLocks(tuple(releases)))
+        if forfeits:
+            self._lock_answers_due += 1
+            self.locks.tell(ForfeitLocks(tuple(forfeits)))
 
     def _finish(self, outcome: Outcome, worker: int) -> bool:
         """Account for one ended task; return whether it held locks."""
@@ -312,7 +309,7 @@ class Planner(PexenActor):
             free -= 1
         for worker, items in batches.items():
             self._workers[worker].tell(RunTasks(tuple(items), self._generation[worker]))
-        if requests and self.locks is not None:
+        if requests:
             self._lock_answers_due += 1
             self.locks.tell(AcquireLocks(tuple(requests)))
 

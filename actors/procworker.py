@@ -36,8 +36,8 @@ class ProcessWorker(PassiveActor):
       A message of an older generation is dropped (its tasks were requeued).
     - takes :class:`Reconnect`: its process died and this new one replaces it.
 
-    A passive actor (it runs in the sender's thread): all it does is a write
-    that never blocks. Bytes the socket cannot take yet wait in
+    A passive actor (it runs in its senders' threads): all it does is a
+    write that never blocks. Bytes the socket cannot take yet wait in
     :attr:`pending` until the worker set's reader thread, told through
     ``on_pending``, calls :meth:`flush`.
 
@@ -79,9 +79,11 @@ class ProcessWorker(PassiveActor):
         """Write what is pending, as far as the socket takes it now."""
         with self._lock:
             self._write(b"")
+        self._drain()  # messages told while this thread held the actor
 
     def stop(self) -> None:
-        """Stop using the socket (the worker set closes it)."""
+        """Stop using the socket (the worker set closes it); drop later messages."""
+        super().stop()
         with self._lock:
             self.pending.clear()
             self._sock.detach()

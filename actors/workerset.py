@@ -28,7 +28,7 @@ from .mailbox import ResultMailbox
 from .messages import Outcome, Reconnect, TaskDone, WorkerLost
 from .procworker import ProcessWorker
 from .slots import WorkerSlots
-from .sources import EventSources, ReaderThread, SelectInbox
+from .sources import ReaderThread
 from .threadworker import ThreadSlots, ThreadWorker
 from .watchdog import Watchdog
 from .wire import decode_outcome
@@ -149,11 +149,11 @@ class ThreadWorkerSet:
 class ProcessWorkerSet:
     """Worker actors, each driving one worker process forked by a zygote.
 
-    Forks at construction: build it before any thread of pexen starts. The
-    processes' sockets are watched by the planner's inbox (or, for a pool
-    used on its own, by a reader thread): outcomes become :class:`TaskDone`
-    messages; when a process dies the set learns from the zygote how
-    (signal, exit code), from the slots which task it was running, reports
+    Forks at construction: build it before any thread of pexen starts. A
+    reader thread watches the processes' sockets: outcomes become
+    :class:`TaskDone` messages, handled right there by the (passive)
+    planner; when a process dies the set learns from the zygote how (signal,
+    exit code), from the slots which task it was running, reports
     :class:`WorkerLost` and forks a replacement.
     """
 
@@ -168,8 +168,7 @@ class ProcessWorkerSet:
         self._timed_out: dict[int, int] = {}  # index -> tid killed for its timeout
         self._refs: list[ProcessWorker] = []
         self._report_to: Any = None
-        self._sources: EventSources | None = None
-        self._reader: ReaderThread | None = None  # when no planner inbox watches
+        self._reader: ReaderThread | None = None  # reads the processes' sockets
         self._watchdog = Watchdog(table, workers, self._slots.get, self._kill_timed_out)
         self._zygote = Zygote(table, self._slots)
         try:
@@ -185,15 +184,13 @@ class ProcessWorkerSet:
 
     def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[Any]:
         self._report_to = report_to
-        inbox = getattr(report_to, "actor_inbox", None)
-        if isinstance(inbox, SelectInbox):
-            self._sources = inbox
-        else:
-            self._sources = self._reader = ReaderThread()
+        self._reader = ReaderThread()
         self._refs = [
             ProcessWorker(i, conn, self._inherited, report_to, partial(self._want_write, i))
             for i, (_, conn, _) in enumerate(self._procs)
         ]
+        for ref in self._refs:
+            ref.mailbox = mailbox
         for index, (_, conn, _) in enumerate(self._procs):
             self._watch(index, conn)
         return list(self._refs)
@@ -212,23 +209,23 @@ class ProcessWorkerSet:
             pid, _, pidfd = self._procs[index]
             _kill(pid, pidfd)
 
-    # -- socket events (in the planner's thread, or the reader thread) ------
+    # -- socket events (in the reader thread) --------------------------------
 
     def _watch(self, index: int, conn: Connection) -> None:
         # by fd: unregistering must work after the connection is closed
-        assert self._sources is not None
-        self._sources.add(conn.fileno(), selectors.EVENT_READ, partial(self._ready, index, conn))
+        assert self._reader is not None
+        self._reader.add(conn.fileno(), selectors.EVENT_READ, partial(self._ready, index, conn))
 
     def _want_write(self, index: int) -> None:
         """Worker ``index`` has bytes its socket could not take yet."""
         with self._lock:
-            if self._closing or self._sources is None:
+            if self._closing or self._reader is None:
                 return
             fd = self._procs[index][1].fileno()
-        self._sources.modify(fd, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        self._reader.modify(fd, selectors.EVENT_READ | selectors.EVENT_WRITE)
 
     def _ready(self, index: int, conn: Connection, mask: int) -> None:
-        assert self._sources is not None
+        assert self._reader is not None
         if conn.closed or self._closing:
             return
         fd = conn.fileno()
@@ -236,9 +233,9 @@ class ProcessWorkerSet:
             worker = self._refs[index]
             worker.flush()
             if not worker.pending:
-                self._sources.modify(fd, selectors.EVENT_READ)
+                self._reader.modify(fd, selectors.EVENT_READ)
         if mask & selectors.EVENT_READ and not self._read_from(conn, index):
-            self._sources.remove(fd)
+            self._reader.remove(fd)
             replacement = self._replace(index)
             if replacement is not None:
                 self._watch(index, replacement)
@@ -306,9 +303,6 @@ class ProcessWorkerSet:
         self._watchdog.stop()
         if self._reader is not None:
             self._reader.stop()
-        elif self._sources is not None:
-            for _, conn, _ in procs:
-                self._sources.remove(conn.fileno())
         for ref in self._refs:
             ref.stop()
         for _, conn, pidfd in procs:

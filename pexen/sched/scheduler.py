@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import warnings
 from collections.abc import Generator, Iterable, Iterator
 from typing import Any
-
-import pykka
 
 from actors.engine import Engine
 from actors.messages import RunEnded
@@ -80,8 +77,7 @@ class Sched:
             self._tasks.update(new)
             if self._engine is not None:
                 # when the run just ended, the tasks wait for the next one
-                with contextlib.suppress(pykka.ActorDeadError):
-                    self._engine.add(list(new.values()))
+                self._engine.add(list(new.values()))
 
     def add_shared(self, **shared: Any) -> None:
         """Preset keys of the shared dict every task starts with (a copy each)."""
@@ -128,10 +124,7 @@ class Sched:
             engine = self._engine
         if engine is None:
             return RunStatus(active=False)
-        try:
-            return engine.status()
-        except pykka.ActorDeadError:
-            return RunStatus(active=False)
+        return engine.status()
 
     def _run(self, pool: _WorkerPool, backlog: int) -> Generator[TaskRes, None, None]:
         if not self._active.acquire(blocking=False):

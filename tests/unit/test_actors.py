@@ -99,7 +99,7 @@ class PlannerRig:
         self.mailbox = ResultMailbox(backlog)
         self.cancelled = threading.Event()
         self.workers = [Probe() for _ in range(workers)]
-        self.ref = Planner.start(specs, preset or {}, slots, self.mailbox, self.cancelled)
+        self.ref = Planner(specs, preset or {}, slots, self.mailbox, self.cancelled)
         self.mailbox.on_drained = lambda: self.ref.tell(BacklogDrained())
         self.specs = specs
 
