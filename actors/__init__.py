@@ -45,7 +45,8 @@ Data flow of one run of :meth:`pexen.sched.Sched.run`::
 Modules: ``messages`` (the protocol), ``base`` (actor kinds), ``planner``,
 ``lockmanager``, ``threadworker``, ``procworker``, ``workerset`` (a pool's
 running workers and their supervision), ``sources`` (the reader thread),
-``zygote`` (fork server and the worker-process loop), ``slots`` (what each worker runs now), ``watchdog``
-(timeouts), ``wire`` (outcomes across processes), ``taskrun`` (calling one
-task), ``mailbox`` (results to the facade), ``engine`` (one run, wired).
+``zygote`` (fork server and the worker-process loop), ``slots`` (what each
+worker runs now), ``watchdog`` (timeouts), ``wire`` (outcomes and framing
+across processes), ``taskrun`` (calling one task), ``mailbox`` (results to
+the facade), ``engine`` (one run, wired).
 """

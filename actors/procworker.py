@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import pickle
 import socket
-import struct
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -15,12 +14,11 @@ import cloudpickle
 from .base import PassiveActor
 from .messages import Outcome, Reconnect, RunTasks, TaskDone
 from .taskrun import failure
+from .wire import frame
 
 __all__ = ["ProcessWorker"]
 
 log = logging.getLogger(__name__)
-
-_HEADER = struct.Struct("!i")  # the framing of multiprocessing.connection
 
 
 class ProcessWorker(PassiveActor):
@@ -126,7 +124,7 @@ class ProcessWorker(PassiveActor):
         if failed:
             self._report_to.tell(TaskDone(self._index, tuple(failed)))
         if data is not None:
-            self._write(_HEADER.pack(len(data)) + data)
+            self._write(frame(data))
 
     def _without_unpicklable(
         self, message: RunTasks, items: list[Any], failed: list[Outcome]

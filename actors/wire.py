@@ -8,7 +8,9 @@ does, and whatever cannot arrives as ``None``.
 
 from __future__ import annotations
 
+import os
 import pickle
+import struct
 from typing import Any
 
 from pexen.sched.common import ExceptionInfo
@@ -16,9 +18,68 @@ from pexen.sched.common import ExceptionInfo
 from .messages import Outcome
 from .taskrun import failure
 
-__all__ = ["decode_outcome", "encode_outcome"]
+__all__ = ["FrameReader", "decode_outcome", "encode_outcome", "frame"]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+# The framing of multiprocessing.connection (the worker process's side uses a
+# Connection): a signed 4-byte length, or -1 and an unsigned 8-byte length.
+_SHORT = struct.Struct("!i")
+_LONG = struct.Struct("!Q")
+_SHORT_MAX = 0x7FFFFFFF
+_CHUNK = 1 << 16
+
+
+def frame(data: bytes) -> bytes:
+    """``data`` with the header :meth:`Connection.recv_bytes` expects."""
+    if len(data) > _SHORT_MAX:
+        return _SHORT.pack(-1) + _LONG.pack(len(data)) + data
+    return _SHORT.pack(len(data)) + data
+
+
+class FrameReader:
+    """Splits what one socket delivers into messages, without blocking.
+
+    Each :meth:`read` is one ``read()`` of what the socket holds now (call it
+    when the socket is readable): every message that arrived in full is
+    returned, a partial one waits for the next call. One system call for any
+    number of messages, and no poll between them.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buf = bytearray()
+        self._need = _SHORT.size  # bytes the next message needs, header included
+
+    def read(self) -> list[bytes] | None:
+        """The messages complete so far; ``None`` once the peer has closed.
+
+        Raises :class:`OSError` if the socket fails.
+        """
+        chunk = os.read(self._fd, max(_CHUNK, self._need - len(self._buf)))
+        if not chunk:
+            return None
+        buf = self._buf
+        buf += chunk
+        messages = []
+        start, end = 0, len(buf)
+        while end - start >= _SHORT.size:
+            (size,) = _SHORT.unpack_from(buf, start)
+            header = _SHORT.size
+            if size == -1:
+                if end - start < _SHORT.size + _LONG.size:
+                    break
+                (size,) = _LONG.unpack_from(buf, start + _SHORT.size)
+                header += _LONG.size
+            if end - start < header + size:
+                self._need = header + size
+                break
+            messages.append(bytes(buf[start + header : start + header + size]))
+            start += header + size
+        else:
+            self._need = _SHORT.size
+        del buf[:start]
+        return messages
 
 
 def _dumps_or_none(obj: Any) -> bytes | None:

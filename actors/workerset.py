@@ -25,21 +25,18 @@ from pexen.sched.common import TaskTimeoutError, WorkerLostError
 from pexen.state.taskspec import TaskSpec
 
 from .mailbox import ResultMailbox
-from .messages import Outcome, Reconnect, TaskDone, WorkerLost
+from .messages import Reconnect, TaskDone, WorkerLost
 from .procworker import ProcessWorker
 from .slots import WorkerSlots
 from .sources import ReaderThread
 from .threadworker import ThreadSlots, ThreadWorker
 from .watchdog import Watchdog
-from .wire import decode_outcome
+from .wire import FrameReader, decode_outcome
 from .zygote import Zygote, describe_status
 
 __all__ = ["ProcessWorkerSet", "ThreadWorkerSet", "WorkerSet"]
 
 log = logging.getLogger(__name__)
-
-#: results read from one worker process before reporting them together
-_READ_BATCH = 64
 
 
 class WorkerSet(Protocol):
@@ -214,7 +211,9 @@ class ProcessWorkerSet:
     def _watch(self, index: int, conn: Connection) -> None:
         # by fd: unregistering must work after the connection is closed
         assert self._reader is not None
-        self._reader.add(conn.fileno(), selectors.EVENT_READ, partial(self._ready, index, conn))
+        fd = conn.fileno()
+        callback = partial(self._ready, index, conn, FrameReader(fd))
+        self._reader.add(fd, selectors.EVENT_READ, callback)
 
     def _want_write(self, index: int) -> None:
         """Worker ``index`` has bytes its socket could not take yet."""
@@ -224,7 +223,7 @@ class ProcessWorkerSet:
             fd = self._procs[index][1].fileno()
         self._reader.modify(fd, selectors.EVENT_READ | selectors.EVENT_WRITE)
 
-    def _ready(self, index: int, conn: Connection, mask: int) -> None:
+    def _ready(self, index: int, conn: Connection, frames: FrameReader, mask: int) -> None:
         assert self._reader is not None
         if conn.closed or self._closing:
             return
@@ -234,26 +233,21 @@ class ProcessWorkerSet:
             worker.flush()
             if not worker.pending:
                 self._reader.modify(fd, selectors.EVENT_READ)
-        if mask & selectors.EVENT_READ and not self._read_from(conn, index):
+        if mask & selectors.EVENT_READ and not self._read_from(frames, index):
             self._reader.remove(fd)
             replacement = self._replace(index)
             if replacement is not None:
                 self._watch(index, replacement)
 
-    def _read_from(self, conn: Connection, index: int) -> bool:
+    def _read_from(self, frames: FrameReader, index: int) -> bool:
         """Report what worker ``index`` sent; ``False`` if its process ended."""
-        outcomes: list[Outcome] = []
-        alive = True
         try:
-            while len(outcomes) < _READ_BATCH:
-                outcomes.append(decode_outcome(conn.recv_bytes()))
-                if not conn.poll(0):
-                    break
-        except (EOFError, OSError):
-            alive = False
-        if outcomes:
-            self._report_to.tell(TaskDone(index, tuple(outcomes)))
-        return alive
+            messages = frames.read()
+        except OSError:
+            messages = None
+        if messages:
+            self._report_to.tell(TaskDone(index, tuple(map(decode_outcome, messages))))
+        return messages is not None
 
     def _replace(self, index: int) -> Connection | None:
         """Worker ``index`` died: report it, with its culprit, and fork anew."""
