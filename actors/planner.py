@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Hashable
 from typing import Any
 
 from pexen.sched.common import ExceptionInfo, TaskRes
 from pexen.state.depgraph import DepGraph
+from pexen.state.handout import HandOutPolicy
 from pexen.state.readyqueue import ReadyQueue
 from pexen.state.taskspec import TaskSpec
 
@@ -62,7 +64,9 @@ class Planner(PassiveActor):
       :class:`RunEnded`, to the result mailbox.
 
     At most ``slots`` tasks are out at once: handed to workers, or waiting for
-    the lock manager's first answer. A task whose locks are not free waits in
+    the lock manager's first answer. Tasks go to the least loaded worker; to a
+    worker still busy (ahead) only while tasks are short
+    (:class:`~pexen.state.handout.HandOutPolicy`). A task whose locks are not free waits in
     the lock manager without a slot; once granted it goes before any ready
     task. Dispatch pauses while the caller's backlog of unconsumed results is
     full, and stops for good once ``cancelled`` is set or :class:`Cancel`
@@ -86,6 +90,7 @@ class Planner(PassiveActor):
         slots: int,
         mailbox: ResultMailbox,
         cancelled: threading.Event,
+        handout: HandOutPolicy | None = None,
     ) -> None:
         super().__init__()
         self._specs = specs
@@ -105,11 +110,14 @@ class Planner(PassiveActor):
         self._lock_waiting: set[int] = set()  # queued in the lock manager
         self._lock_answers_due = 0
         self._running: dict[int, int] = {}  # tid -> worker, in hand-out order
+        self._sent_at: dict[int, float] = {}  # tid -> when handed out
+        self._policy = handout or HandOutPolicy()
         self._handed: dict[int, dict[str, Any]] = {}  # tid -> shared dict handed out
         self._workers: list[Any] = []
         self._load: list[int] = []
         self._generation: list[int] = []
         self._live: list[bool] = []
+        self._last_done: list[float] = []  # per worker: when its last task ended
         self._held_forever: set[Hashable] = set()
         self._finished = 0
         self._results: list[TaskRes] = []  # to post once the next tasks are out
@@ -168,6 +176,7 @@ class Planner(PassiveActor):
         self._load = [0] * count
         self._generation = [0] * count
         self._live = [True] * count
+        self._last_done = [0.0] * count
         self._add(tuple(self._specs))
 
     def _add(self, specs: tuple[TaskSpec, ...]) -> None:
@@ -190,10 +199,11 @@ class Planner(PassiveActor):
     def _task_done(self, message: TaskDone) -> None:
         releases: list[int] = []
         forfeits: list[int] = []
+        now = time.monotonic()
         for outcome in message.outcomes:
             if self._running.get(outcome.tid) != message.worker:
                 continue  # already accounted for (its worker was lost)
-            if self._finish(outcome, message.worker):
+            if self._finish(outcome, message.worker, now):
                 (releases if outcome.locks_ok else forfeits).append(outcome.tid)
         if releases:
             self._lock_answers_due += 1
@@ -202,11 +212,15 @@ class Planner(PassiveActor):
             self._lock_answers_due += 1
             self.locks.tell(ForfeitLocks(tuple(forfeits)))
 
-    def _finish(self, outcome: Outcome, worker: int) -> bool:
+    def _finish(self, outcome: Outcome, worker: int, now: float) -> bool:
         """Account for one ended task; return whether it held locks."""
         tid = outcome.tid
         spec = self._specs[tid]
         del self._running[tid]
+        # how long it held its worker: from hand-out, or from when the task
+        # before it on that worker ended
+        self._policy.served(now - max(self._sent_at.pop(tid, now), self._last_done[worker]))
+        self._last_done[worker] = now
         self._handed.pop(tid, None)
         self._load[worker] -= 1
         self._finished += 1
@@ -261,6 +275,7 @@ class Planner(PassiveActor):
                 continue
             # never started: hand it out again, to any worker
             del self._running[tid]
+            del self._sent_at[tid]
             self._load[worker] -= 1
             self._state[tid] = _WAITING
             self._pending_shared[tid] = self._handed.pop(tid)
@@ -293,7 +308,11 @@ class Planner(PassiveActor):
         specs, ready, granted = self._specs, self._ready, self._granted
         batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
         requests = []
+        ahead = self._policy.ahead()
+        now = time.monotonic()
         while free > 0:
+            if not ahead and self._all_busy():
+                break  # long tasks: the next one waits for a free worker
             if granted:
                 spec = specs[granted.popleft()]
             elif ready:
@@ -305,7 +324,7 @@ class Planner(PassiveActor):
                     continue
             else:
                 break
-            self._dispatch(spec, batches)
+            self._dispatch(spec, batches, now)
             free -= 1
         for worker, items in batches.items():
             self._workers[worker].tell(RunTasks(tuple(items), self._generation[worker]))
@@ -313,8 +332,15 @@ class Planner(PassiveActor):
             self._lock_answers_due += 1
             self.locks.tell(AcquireLocks(tuple(requests)))
 
+    def _all_busy(self) -> bool:
+        """Whether every live worker has a task (handed out or running)."""
+        return all(n or not alive for n, alive in zip(self._load, self._live, strict=True))
+
     def _dispatch(
-        self, spec: TaskSpec, batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]]
+        self,
+        spec: TaskSpec,
+        batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]],
+        now: float,
     ) -> None:
         tid = spec.tid
         self._state[tid] = _STARTED
@@ -328,6 +354,7 @@ class Planner(PassiveActor):
                 worker, least = w, n
         load[worker] += 1
         self._running[tid] = worker
+        self._sent_at[tid] = now
         self._handed[tid] = shared
         batches.setdefault(worker, []).append((spec, shared))
 

@@ -30,6 +30,7 @@ from actors.planner import Planner
 from actors.threadworker import ThreadWorker
 from actors.workerset import ProcessWorkerSet
 from pexen.sched import TaskFailError, TaskRes, WorkerLostError
+from pexen.state.handout import HandOutPolicy
 from pexen.state.taskspec import TaskSpec
 
 WAIT = 10  # seconds: a bound against hangs, never reached when all is well
@@ -95,11 +96,11 @@ def test_lock_manager_answers_each_acquire_and_release():
 
 
 class PlannerRig:
-    def __init__(self, specs, slots=1, workers=1, preset=None, backlog=100):
+    def __init__(self, specs, slots=1, workers=1, preset=None, backlog=100, handout=None):
         self.mailbox = ResultMailbox(backlog)
         self.cancelled = threading.Event()
         self.workers = [Probe() for _ in range(workers)]
-        self.ref = Planner(specs, preset or {}, slots, self.mailbox, self.cancelled)
+        self.ref = Planner(specs, preset or {}, slots, self.mailbox, self.cancelled, handout)
         self.mailbox.on_drained = lambda: self.ref.tell(BacklogDrained())
         self.specs = specs
 
@@ -207,6 +208,19 @@ def test_planner_spreads_work_and_respects_slots(rig_factory):
     rig.done(ok(first[0][0]), worker=0)
     more = rig.dispatched(0)
     assert [t for t, _ in more] == [3]
+
+
+def test_planner_hands_out_ahead_only_while_tasks_are_short(rig_factory):
+    specs = [spec(i, priority=-i) for i in range(4)]  # the last added is the most urgent
+    rig = rig_factory(specs, slots=3, workers=2, handout=HandOutPolicy(long_task=0.0))
+    rig.begin()
+    assert [rig.dispatched(0), rig.dispatched(1)] == [[(3, {})], [(2, {})]]
+    # a spare slot is free, but both workers are busy: tasks count as long
+    rig.ref.ask(BacklogDrained())  # a barrier: everything before is handled
+    assert rig.workers[0].empty() and rig.workers[1].empty()
+    rig.done(ok(2), worker=1)
+    assert rig.dispatched(1) == [(1, {})]
+    assert rig.workers[0].empty()
 
 
 def test_planner_pauses_while_the_backlog_is_full(rig_factory):

@@ -7,6 +7,7 @@ import pytest
 from pexen.sched import DepcheckError, MutexError, SchedulerError, meta
 from pexen.state.depcheck import check_satisfiable, unrequired_provides
 from pexen.state.depgraph import DepGraph
+from pexen.state.handout import HandOutPolicy
 from pexen.state.readyqueue import ReadyQueue
 from pexen.state.taskspec import TaskSpec, check_priorities, compile_task, takes_shared
 
@@ -160,3 +161,19 @@ def test_check_priorities_names_the_task():
     check_priorities([a])
     with pytest.raises(TypeError, match="priority 'x'"):
         check_priorities([a, b])
+
+
+# -- hand-out policy ------------------------------------------------------------
+
+
+def test_handout_policy_allows_ahead_until_tasks_prove_long():
+    policy = HandOutPolicy(long_task=0.005)
+    assert policy.ahead()  # nothing known yet: assume short
+    for _ in range(3):
+        policy.served(0.0001)
+    assert policy.ahead()
+    policy.served(0.050)  # one long task is enough to stop handing out ahead
+    assert not policy.ahead()
+    for _ in range(20):
+        policy.served(0.0001)
+    assert policy.ahead()  # short again
