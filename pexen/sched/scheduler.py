@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
 import warnings
 from collections.abc import Generator, Iterable, Iterator
@@ -18,6 +20,24 @@ from .pool import ThreadWorkerPool, _WorkerPool
 from .status import RunStatus
 
 __all__ = ["DEFAULT_BACKLOG", "Sched"]
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a task set is compiled.
+
+    Compiling allocates a few containers per task; with 100,000 tasks that
+    triggers collections that each walk every object alive, a third of the
+    time spent. Nothing compiled is garbage; reference counting still frees.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
 
 #: How many results may wait for the caller before dispatch pauses.
 DEFAULT_BACKLOG = 1024
@@ -58,7 +78,7 @@ class Sched:
         self._add_tasks(tasks)
 
     def _add_tasks(self, tasks: Iterable[Any]) -> None:
-        with self._guard:
+        with self._guard, _gc_paused():
             new: dict[Any, TaskSpec] = {}
             for task in tasks:
                 if task not in self._tasks and task not in new:

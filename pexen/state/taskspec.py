@@ -72,7 +72,12 @@ def takes_shared(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> bool:
     return False
 
 
+_NO_NAMES: frozenset[Hashable] = frozenset()  # shared by every task without names
+
+
 def _names(task: object, field: str, value: Any) -> frozenset[Hashable]:
+    if not value and isinstance(value, (set, frozenset, list, tuple)):
+        return _NO_NAMES  # most tasks have some empty fields: one object for all
     if not isinstance(value, (set, frozenset, list, tuple)):
         raise SchedulerError(
             f"Task {task!r}: {field} must be a set or list, not {type(value).__name__}"
@@ -110,7 +115,7 @@ def compile_task(task: object, tid: int) -> TaskSpec:
             f"{type(getattr(task, _meta.META_ATTR)).__name__}"
         )
     else:
-        requires = provides = uses = claims = frozenset()
+        requires = provides = uses = claims = _NO_NAMES
         priority, kwargs, timeout = 0, {}, None
     if not isinstance(kwargs, Mapping):
         raise TypeError(f"Task {task!r}: kwargs must be a mapping, not {type(kwargs).__name__}")
