@@ -109,3 +109,89 @@ def test_table_is_well_formed(tiny_run):
     targets = lines[lines.index("Targets (BENCHMARKS.md):") + 1 :]
     assert len([t for t in targets if t.strip()]) == len(doc["targets"])
     assert table.rstrip("\n") == doc["table"]
+
+
+# --------------------------------------------------------------------------
+# The legacy at a target size over the budget: one run (no subprocess below)
+# --------------------------------------------------------------------------
+def _harness():
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from benchmarks import harness
+
+    return harness
+
+
+def _plan(mode="full", impl="legacy", wid="W3", n=10000, est=270.0, **kw):
+    budgets = {"reps": 5, "budget": 60.0, "target_budget": 420.0, "timeout": 300.0} | kw
+    return _harness().plan_run(mode, impl, wid, n, est, **budgets)
+
+
+def test_plan_run_within_budget_runs_as_usual():
+    h = _harness()
+    assert _plan(est=30.0) == h.RunPlan(True, 5, 300.0)
+    assert _plan(est=None) == h.RunPlan(True, 5, 300.0)
+    assert _plan(impl="pexen", est=270.0) == h.RunPlan(True, 5, 300.0)  # 5x the budget
+
+
+def test_plan_run_legacy_at_target_size_runs_once():
+    plan = _plan(est=270.0)
+    assert (plan.run, plan.reps, plan.timeout) == (True, 1, 540.0)
+    assert plan.reason.startswith("1 run: over the budget, at a target size")
+    assert _plan(est=100.0).timeout == 300.0  # never below --timeout
+    for wid in ("W1", "W2"):
+        assert _plan(wid=wid, est=200.0).reps == 1
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"mode": "quick"},
+        {"mode": "tiny"},
+        {"n": 100000},
+        {"n": 1000},
+        {"wid": "W5"},
+        {"impl": "cf"},
+        {"est": 500.0},
+        {"target_budget": 0.0},
+    ],
+)
+def test_plan_run_skips_elsewhere(kw):
+    plan = _plan(**kw)
+    assert not plan.run and plan.reason.startswith("skipped: est."), plan
+
+
+def test_full_mode_runs_the_legacy_once_at_10k(monkeypatch, tmp_path, capsys):
+    """The harness loop in full mode with run_one faked (nothing is run)."""
+    h = _harness()
+    calls = []
+
+    def fake_run_one(python, wl, impl, n, rep, args, iters, timeout=None):
+        calls.append((impl, n, rep, timeout))
+        per_task = {"pexen": 20e-6, "cf": 30e-6}.get(impl, 2.7e-6 * n)  # legacy: quadratic
+        return h.RunResult(
+            wl.wid, impl, n, rep, ok=True, wall_s=per_task * n, rss_kb=10240, timeout_s=timeout
+        )
+
+    monkeypatch.setattr(h, "run_one", fake_run_one)
+    monkeypatch.setattr(h, "ensure_legacy", lambda venv, log: ("legacy-python", None))
+    out = tmp_path / "run.json"
+    argv = ["--only", "W3", "--peers", "legacy,cf", "--no-snapshot", "--json", str(out)]
+    assert h.main(argv) == 0
+    capsys.readouterr()
+    doc = json.loads(out.read_text())
+    cells = {(r["impl"], r["n"]): r for r in doc["results"]}
+
+    legacy = cells[("legacy", 10000)]
+    assert legacy["status"] == "ok" and legacy["reps_ok"] == 1
+    assert legacy["single_run"].startswith("1 run: over the budget, at a target size")
+    assert legacy["single_run"] in legacy["note"]
+    assert cells[("legacy", 1000)]["single_run"] is None
+    assert cells[("legacy", 100000)]["status"] == "skipped"
+    assert cells[("pexen", 10000)]["reps_ok"] == 5 and cells[("cf", 10000)]["reps_ok"] == 5
+
+    at_10k = [(impl, rep, timeout) for impl, n, rep, timeout in calls if n == 10000]
+    assert at_10k[:3] == [("pexen", 0, 300.0), ("legacy", 0, 540.0), ("cf", 0, 300.0)]
+    assert [impl for impl, _, _ in at_10k[3:]] == ["pexen", "cf"] * 4  # still alternating
+    w3 = next(t for t in doc["targets"] if t["text"] == "W3@10k throughput pexen/legacy")
+    assert "vs legacy 0.0.3@10k" in w3["detail"] and "1 run" in w3["detail"]
