@@ -66,8 +66,19 @@ class PassiveActor:
 
     def tell(self, message: Any) -> None:
         """Handle ``message`` now, or have the thread that is handling one do it."""
-        self._queue.append(message)
-        self._drain()
+        queue, lock = self._queue, self._lock
+        if queue or not lock.acquire(blocking=False):
+            queue.append(message)  # after those queued, or for the busy thread
+            self._drain()
+            return
+        try:  # free and nothing queued: the common case, handled at once
+            if not self._dead:
+                self._handle(message)
+            self._handle_queued()  # told by the handler meanwhile
+        finally:
+            lock.release()
+        if queue:
+            self._drain()
 
     def ask(self, message: Any) -> Any:
         """Handle ``message`` after those already told; return the answer."""

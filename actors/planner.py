@@ -65,10 +65,10 @@ class Planner(PassiveActor):
 
     At most ``slots`` tasks are out at once: handed to workers, or waiting for
     the lock manager's first answer. Tasks go to the least loaded worker; to a
-    worker still busy (ahead) only while tasks are short
-    (:class:`~pexen.state.handout.HandOutPolicy`). A task whose locks are not free waits in
-    the lock manager without a slot; once granted it goes before any ready
-    task. Dispatch pauses while the caller's backlog of unconsumed results is
+    worker still busy (ahead) only while ``handout`` says tasks are short
+    (:class:`~pexen.state.handout.HandOutPolicy`). A task whose locks are not
+    free waits in the lock manager without a slot; once granted it goes before
+    any ready task. Dispatch pauses while the caller's backlog of unconsumed results is
     full, and stops for good once ``cancelled`` is set or :class:`Cancel`
     arrives. The run ends when nothing is out, nothing can start and the
     caller has consumed every result.

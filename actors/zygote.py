@@ -50,7 +50,7 @@ from pexen.state.taskspec import TaskSpec
 
 from .slots import WorkerSlots
 from .taskrun import failure, run_task
-from .wire import encode_outcome
+from .wire import FrameReader, encode_outcome
 
 __all__ = ["Zygote", "describe_status", "flush_std_streams"]
 
@@ -257,13 +257,18 @@ def _worker_main(
 
     pickling_support.install()  # tracebacks pickle from here on
     conn = Connection(sock.detach())
+    frames = FrameReader(conn.fileno())  # one read() for all that arrived
     known: dict[int, TaskSpec] = {}  # tasks added after the fork
     while True:
         try:
-            data = conn.recv_bytes()
-        except (EOFError, OSError):
+            messages = frames.read()
+        except OSError:
             return
-        items: list[tuple[int, dict[str, Any], bytes | None]] = pickle.loads(data)
+        if messages is None:
+            return
+        items: list[tuple[int, dict[str, Any], bytes | None]] = [
+            item for data in messages for item in pickle.loads(data)
+        ]
         for tid, shared, blob in items:
             slots.begin(index, tid)
             try:
