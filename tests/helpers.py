@@ -17,6 +17,7 @@ from typing import Any
 
 import pexen
 from pexen import sched
+from pexen.sched import meta
 
 POOL_KINDS = ("thread", "process")
 
@@ -108,6 +109,18 @@ def named(name: str, func: Any) -> Any:
     func.__name__ = name
     func.__qualname__ = name
     return func
+
+
+def returning(name: str, value: Any = None, **fields: Any) -> Any:
+    """A task named ``name`` returning ``value`` (default: its name), with metadata."""
+
+    def task() -> Any:
+        return name if value is None else value
+
+    named(name, task)
+    if fields:
+        meta.assign_val(task, **fields)
+    return task
 
 
 def stamp_task(name: str, *, duration: float = 0.0) -> Any:

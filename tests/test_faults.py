@@ -34,6 +34,7 @@ from helpers import (
     new_pool,
     pexen_messages,
     recorded_warnings,
+    returning,
     run_all,
     task_names,
 )
@@ -125,16 +126,6 @@ def process_hanger(name: str = "hangs", timeout: float = SHORT, **fields):
 
     named(name, task)
     meta.assign_val(task, timeout=timeout, **fields)
-    return task
-
-
-def returning(name: str, value=None, **fields):
-    def task():
-        return name if value is None else value
-
-    named(name, task)
-    if fields:
-        meta.assign_val(task, **fields)
     return task
 
 

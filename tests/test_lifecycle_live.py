@@ -31,6 +31,7 @@ from helpers import (
     new_pool,
     pexen_messages,
     recorded_warnings,
+    returning,
     task_names,
 )
 
@@ -55,16 +56,6 @@ def wait_for(predicate, timeout: float = EVENT_TIMEOUT, what: str = "a state"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}; last: {value!r}")
         time.sleep(POLL)
-
-
-def returning(name: str, value=None, **fields):
-    def task():
-        return name if value is None else value
-
-    named(name, task)
-    if fields:
-        meta.assign_val(task, **fields)
-    return task
 
 
 def blocker(name: str, ev, **fields):

@@ -13,21 +13,11 @@ import signal
 import threading
 
 import pytest
-from helpers import EVENT_TIMEOUT, by_task, named, new_event, new_pool, task_names
+from helpers import EVENT_TIMEOUT, by_task, named, new_event, new_pool, returning, task_names
 
 from pexen import sched
 from pexen.sched import meta
 from pexen.sched.pool import PoolError
-
-
-def returning(name: str, value=None, **fields):
-    def task():
-        return name if value is None else value
-
-    named(name, task)
-    if fields:
-        meta.assign_val(task, **fields)
-    return task
 
 
 def blocker(name: str, ev):
