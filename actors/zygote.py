@@ -25,14 +25,18 @@ and ``multiprocessing`` objects in ``kwargs`` cannot travel that way.
     spawn(i) ----- b"spawn i" --> fork ----------------> worker_main(i)
              <---- pid + socket (SCM_RIGHTS)
     ProcessWorker ------ pickled [(tid, shared, spec or None), ...] ---> run_task()
-    ResultReader <------------------ pickled outcome, one per task ----
+    ReaderThread <------------------ pickled outcome, one per task ----
     reap(pid) ---- b"reap pid" -> waitpid -> exit status
-    close() ------ EOF ---------> wait for every worker, exit
+    close() ------ EOF ---------> wait for every worker (killed after
+                                  EXIT_GRACE s), exit
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import multiprocessing.process
+import multiprocessing.util
 import os
 import pickle
 import signal
@@ -40,6 +44,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -52,7 +57,13 @@ from .slots import WorkerSlots
 from .taskrun import failure, run_task
 from .wire import FrameReader, encode_outcome
 
-__all__ = ["Zygote", "describe_status", "flush_std_streams"]
+__all__ = ["EXIT_GRACE", "Zygote", "describe_status", "flush_std_streams"]
+
+log = logging.getLogger(__name__)
+
+#: seconds a worker process may take to end once its run is over (flushing
+#: multiprocessing queues its tasks used) before the zygote kills it
+EXIT_GRACE = 10.0
 
 
 def flush_std_streams() -> None:
@@ -79,6 +90,30 @@ def describe_status(status: int | None) -> str:
 def _child_exit(code: int) -> None:
     flush_std_streams()
     os._exit(code)
+
+
+# A worker process is forked by the zygote, not started by multiprocessing, but
+# tasks may use multiprocessing objects from the scheduler's process (a Queue in
+# their kwargs). So it does what a forked multiprocessing child does: after the
+# fork, drop the finalizers inherited from its parent and run the after-fork
+# hooks (a Queue resets its feeder thread); before it ends, run its own
+# finalizers (a Queue's feeder thread flushes what tasks put). Without the
+# latter, an item put just before the worker ends would be lost.
+
+
+def _start_as_multiprocessing_child() -> None:
+    after_fork = getattr(multiprocessing.process.BaseProcess, "_after_fork", None)
+    if after_fork is not None:
+        after_fork()
+
+
+def _end_as_multiprocessing_child() -> None:
+    exit_function = getattr(multiprocessing.util, "_exit_function", None)
+    if exit_function is not None:
+        try:
+            exit_function()
+        except Exception:
+            log.exception("worker process: multiprocessing finalizers failed")
 
 
 class Zygote:
@@ -231,17 +266,53 @@ def _zygote_main(ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSl
             try:
                 ctrl.close()
                 ours.close()
+                _start_as_multiprocessing_child()
                 _worker_main(theirs, table, slots, index)
                 code = 0
             finally:
+                _end_as_multiprocessing_child()
                 _child_exit(code)
         theirs.close()
         children.add(pid)
         socket.send_fds(ctrl, [str(pid).encode()], [ours.fileno()])
         ours.close()
-    for pid in children:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+    _reap_all(children)
+
+
+def _reap_all(children: set[int]) -> None:
+    """Wait for the worker processes to end; kill those that take too long.
+
+    They end as their connections close; flushing what their tasks put into
+    multiprocessing queues may take a moment, but nobody reading such a queue
+    would hold a worker forever: after :data:`EXIT_GRACE` seconds it is killed.
+    """
+    deadline = time.monotonic() + EXIT_GRACE
+    delay = 0.001
+    while children:
+        for pid in list(children):
+            try:
+                done = os.waitpid(pid, os.WNOHANG)[0]
+            except ChildProcessError:
+                done = pid
+            if done:
+                children.discard(pid)
+        if not children:
+            return
+        if time.monotonic() > deadline:
+            log.warning(
+                "killing worker processes %s: still running %s s after the run",
+                sorted(children),
+                EXIT_GRACE,
+            )
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            for pid in children:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+            return
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def _worker_main(

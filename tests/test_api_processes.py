@@ -221,6 +221,33 @@ def test_multiprocessing_primitives_in_kwargs():
         q.join_thread()
 
 
+def test_what_tasks_put_into_a_multiprocessing_queue_arrives_after_the_run():
+    # A multiprocessing.Queue sends from a feeder thread; the worker process
+    # must let it flush before it ends with the run, as a multiprocessing
+    # child does. Many items, put by the very last tasks, so that some are
+    # still in the feeder's buffer when the run ends.
+    q = multiprocessing.Queue()
+    count = 400
+
+    def producer(k):
+        @meta.func_meta(kwargs={"q": q})
+        def put_many(*, q):
+            for i in range(count):
+                q.put((k, i, "x" * 40))
+            return k
+
+        return put_many
+
+    try:
+        results = list(sched.Sched([producer(k) for k in range(2)]).run(proc_pool()))
+        assert sorted(r.ret for r in results) == [0, 1]
+        got = sorted(q.get(timeout=EVENT_TIMEOUT)[:2] for _ in range(2 * count))
+        assert got == sorted((k, i) for k in range(2) for i in range(count))
+    finally:
+        q.close()
+        q.join_thread()
+
+
 def test_multiprocessing_queue_collects_from_many_tasks():
     q = multiprocessing.Queue()
 
@@ -411,3 +438,25 @@ def test_process_pool_many_small_tasks():
         tasks.append(meta.func_meta(kwargs={"i": i})(lambda *, i: i * i))
     results = list(sched.Sched(tasks).run(proc_pool()))
     assert sorted(r.ret for r in results) == [i * i for i in range(100)]
+
+
+def test_a_worker_held_back_by_an_unread_queue_is_killed_after_the_grace(monkeypatch):
+    # 1 MB put into a queue nobody reads: the feeder thread can never flush
+    # it, so the worker process would never end on its own (as with
+    # multiprocessing). The run still ends, and nothing is left behind.
+    import actors.zygote
+
+    monkeypatch.setattr(actors.zygote, "EXIT_GRACE", 0.2)  # the zygote forks with it
+    q = multiprocessing.Queue()
+
+    @meta.func_meta(kwargs={"q": q})
+    def flood(*, q):
+        q.put(b"x" * 1_000_000)
+        return "put"
+
+    try:
+        [res] = sched.Sched([flood]).run(proc_pool(workers=1))
+        assert res.ret == "put"
+    finally:
+        q.cancel_join_thread()
+        q.close()
