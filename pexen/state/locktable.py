@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
@@ -21,9 +22,13 @@ class _Resource:
     queue: deque[tuple[int, int, bool]] = field(default_factory=deque)
     # the same for exclusive waiters only
     writers: deque[tuple[int, int]] = field(default_factory=deque)
+    # heap of (ticket, tid): the waiters this resource blocks, to look at
+    # again when it frees or its queue moves (LockTable._grant_waiters);
+    # entries no longer true are dropped lazily
+    blocked: list[tuple[int, int]] = field(default_factory=list)
 
     def idle(self) -> bool:
-        return not self.readers and self.writer is None and not self.queue
+        return not self.readers and self.writer is None and not self.queue and not self.blocked
 
     def dooms(self, exclusive: bool) -> bool:
         """Whether a request can never be granted: it conflicts with a dead holder."""
@@ -52,14 +57,18 @@ class LockTable:
     *doomed*, leave the queues, and so stop blocking compatible requests
     behind them.
 
-    Cost: a request or release touches only the resources it names and the
-    waiters at the head of their queues.
+    Cost: a request or release touches only the resources it names, the
+    waiters at the head of their queues, and the waiters those resources
+    were blocking. Each waiter is recorded under one resource that blocks it
+    and looked at again only when that resource frees or a waiter ahead of it
+    leaves without a grant, not on every release of a resource it uses.
     """
 
     def __init__(self) -> None:
         self._res: dict[Hashable, _Resource] = {}
         self._held: dict[int, tuple[frozenset[Hashable], frozenset[Hashable]]] = {}
         self._waiting: dict[int, _Request] = {}
+        self._blocked_by: dict[int, Hashable] = {}  # waiting tid -> its blocker
         self._doomed: set[int] = set()
         self._tickets = 0
 
@@ -72,6 +81,10 @@ class LockTable:
     def is_waiting(self, tid: int) -> bool:
         """Whether the task waits for its locks."""
         return tid in self._waiting
+
+    def idle(self) -> bool:
+        """Whether nothing is held, nor waited for, nor remembered of either."""
+        return not (self._res or self._held or self._waiting or self._blocked_by)
 
     def doomed(self) -> set[int]:
         """Tasks whose locks conflict with a forfeited lock: they never get them."""
@@ -102,7 +115,8 @@ class LockTable:
         if self._dooms(req):
             self._doomed.add(tid)
             return False
-        if self._grantable(req):
+        blocker = self._blocker(req)
+        if blocker is None:
             self._take(tid, req)
             return True
         self._waiting[tid] = req
@@ -112,6 +126,7 @@ class LockTable:
             res = self._resource(name)
             res.queue.append((req.ticket, tid, True))
             res.writers.append((req.ticket, tid))
+        self._block(tid, req, blocker)
         return False
 
     def release(self, tid: int) -> list[int]:
@@ -149,13 +164,15 @@ class LockTable:
         affected = set(names)
         for waiter in doomed:
             req = self._waiting.pop(waiter)
+            del self._blocked_by[waiter]
             self._doomed.add(waiter)
             affected.update(req.uses, req.claims)
-        return self._grant_waiters(list(affected))
+        return self._grant_waiters(affected)
 
     def withdraw(self, tid: int) -> list[int]:
         """Stop a task waiting; return the tids granted as a result."""
         req = self._waiting.pop(tid)
+        del self._blocked_by[tid]
         return self._grant_waiters([*req.uses, *req.claims])
 
     # -- internals ---------------------------------------------------------
@@ -188,29 +205,45 @@ class LockTable:
             res.queue.popleft()
         return res.queue[0][0] if res.queue else None
 
-    def _grantable(self, req: _Request) -> bool:
-        # Compatible with the holders, and no earlier request still waits on
-        # the same resource in a conflicting mode (a waiting request is
-        # itself in the queues, but never earlier than itself).
+    def _blocker(self, req: _Request) -> Hashable | None:
+        """The first resource that keeps ``req`` from being granted, if any.
+
+        A resource blocks it when a holder conflicts, or when an earlier
+        request still waits on it in a conflicting mode (a waiting request is
+        itself in the queues, but never earlier than itself).
+        """
         for name in req.uses:
             res = self._res.get(name)
             if res is None:
                 continue
             if res.writer is not None:
-                return False
+                return name
             first = self._first_writer(res)
             if first is not None and first < req.ticket:
-                return False
+                return name
         for name in req.claims:
             res = self._res.get(name)
             if res is None:
                 continue
             if res.writer is not None or res.readers:
-                return False
+                return name
             first = self._first_waiter(res)
             if first is not None and first < req.ticket:
-                return False
-        return True
+                return name
+        return None
+
+    def _block(self, tid: int, req: _Request, name: Hashable) -> None:
+        """``tid`` waits: look at it again when ``name`` frees or moves on."""
+        self._blocked_by[tid] = name
+        heapq.heappush(self._resource(name).blocked, (req.ticket, tid))
+
+    def _prune(self, res: _Resource, name: Hashable) -> None:
+        """Drop the entries at the top of ``res.blocked`` that are no longer true."""
+        heap = res.blocked
+        while heap and (
+            not self._live(heap[0][0], heap[0][1]) or self._blocked_by.get(heap[0][1]) != name
+        ):
+            heapq.heappop(heap)
 
     def _take(self, tid: int, req: _Request) -> None:
         for name in req.uses:
@@ -220,31 +253,47 @@ class LockTable:
         self._held[tid] = (req.uses, req.claims)
 
     def _grant_waiters(self, names: Iterable[Hashable]) -> list[int]:
-        # Only waiters up to and including the first exclusive one on a freed
-        # resource can have become grantable: the rest wait behind it.
-        candidates: dict[int, int] = {}
+        """Look again at the waiters blocked by ``names``; grant what can be.
+
+        ``names`` freed (their holders left) or lost waiters without a grant
+        (withdrawn, doomed). Only waiters whose recorded blocker is one of
+        them can have become grantable: any other waiter is still blocked by
+        its own blocker, which has not changed. They are looked at in arrival
+        order, each granted or recorded under the next resource that blocks
+        it, until one is still blocked by the name itself: every later waiter
+        on it is then blocked too (by the same holder, or by that waiter).
+        Fairness does not depend on this order: a waiter is only granted when
+        no earlier conflicting request waits on any of its resources.
+        """
+        granted = []
         for name in names:
             res = self._res.get(name)
             if res is None:
                 continue
-            self._first_waiter(res)
-            for ticket, tid, exclusive in res.queue:
-                if self._live(ticket, tid):
-                    candidates[tid] = ticket
-                    if exclusive:
-                        break
-        granted = []
-        for tid, _ in sorted(candidates.items(), key=lambda item: item[1]):
-            req = self._waiting[tid]
-            if self._grantable(req):
-                del self._waiting[tid]
-                self._take(tid, req)
-                granted.append(tid)
+            heap = res.blocked
+            while True:
+                self._prune(res, name)
+                if not heap:
+                    break
+                tid = heap[0][1]
+                req = self._waiting[tid]
+                blocker = self._blocker(req)
+                if blocker == name:
+                    break
+                heapq.heappop(heap)
+                if blocker is None:
+                    del self._waiting[tid]
+                    del self._blocked_by[tid]
+                    self._take(tid, req)
+                    granted.append(tid)
+                else:
+                    self._block(tid, req, blocker)
         for name in names:
             res = self._res.get(name)
             if res is not None:
                 self._first_waiter(res)
                 self._first_writer(res)
+                self._prune(res, name)
                 if res.idle():
                     del self._res[name]
         return granted

@@ -62,6 +62,41 @@ def test_withdraw_lets_later_waiters_through():
     assert t.waiting() == []
 
 
+def test_a_waiter_blocked_on_two_resources_waits_for_both():
+    t = LockTable()
+    assert t.request(1, [], ["a"])
+    assert t.request(2, [], ["b"])
+    assert not t.request(3, [], ["a", "b"])
+    assert t.release(2) == []  # b is free, a is not
+    assert t.is_waiting(3)
+    assert t.release(1) == [3]
+
+
+def test_a_shared_waiter_blocked_elsewhere_moves_when_its_blocker_frees():
+    t = LockTable()
+    assert t.request(1, [], ["r"])
+    assert not t.request(2, ["u"], ["r"])  # uses u (free), claims r (held)
+    for user in range(10, 13):  # u comes and goes: 2 still waits for r
+        assert t.request(user, ["u"], [])
+        assert t.release(user) == []
+    assert t.release(1) == [2]
+    assert t.held() == {"u": ("uses", (2,)), "r": ("claims", (2,))}
+
+
+def test_the_table_forgets_everything_once_all_is_released():
+    t = LockTable()
+    assert t.request(1, ["u"], ["r"])
+    assert not t.request(2, ["u"], ["r"])
+    assert not t.request(3, [], ["u"])
+    assert not t.request(4, ["r"], [])
+    assert t.withdraw(4) == []
+    assert t.release(1) == [2]
+    assert t.release(2) == [3]
+    assert t.release(3) == []
+    assert t.held() == {} and t.waiting() == []
+    assert t.idle()
+
+
 def test_request_twice_is_an_error():
     t = LockTable()
     t.request(1, ["r"], [])
@@ -131,6 +166,7 @@ def test_locktable_is_safe_fair_and_live(ops):
         done = holders.pop(0)
         assert sorted(table.release(done)) == sorted(model_grants())
     assert not waiting and table.waiting() == [] and table.held() == {}
+    assert table.idle()  # nothing remembered: no state leaks across tasks
 
 
 def test_forfeited_locks_doom_conflicting_waiters_only():
