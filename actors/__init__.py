@@ -8,8 +8,8 @@ Data flow of one run of :meth:`pexen.sched.Sched.run`::
     |  (facade)       |  Drained, status   |    Planner    |  AcquireLocks  +-------------+
     |                 | -----------------> |               |  ReleaseLocks  | LockManager |
     |                 |                    |  DepGraph     |  ForfeitLocks  |  LockTable  |
-    |                 |   TaskRes ...,     |  ReadyQueue   | -------------> |             |
-    |                 | <== RunEnded ===== |  shared dicts | <------------- |             |
+    |                 |   TaskRes ...,     |  ReadyQueue   | ---- ask ----> |             |
+    |                 | <== RunEnded ===== |  shared dicts | <-- answer --- |             |
     +-----------------+   ResultMailbox    +---------------+  LockDecisions +-------------+
                          (bounded backlog)     |        ^
                                       RunTasks |        | TaskDone, WorkerLost
@@ -28,8 +28,8 @@ Data flow of one run of :meth:`pexen.sched.Sched.run`::
   planner owns the dependency graph, the ready queue and the shared dicts of
   tasks not yet handed out; the lock manager owns the lock table.
 - Provides and shared-state merges happen in the planner as it handles each
-  :class:`~actors.messages.TaskDone`; lock grants come back as
-  :class:`~actors.messages.LockDecisions`.
+  :class:`~actors.messages.TaskDone`; lock grants are the lock manager's
+  answers (:class:`~actors.messages.LockDecisions`) to the planner's asks.
 - Actors whose every message is short and never blocks (the planner, the
   lock manager, a process worker) are *passive*
   (:class:`~actors.base.PassiveActor`): same protocol, one message at a time

@@ -56,20 +56,20 @@ class Planner(PassiveActor):
 
     - takes :class:`Begin`, :class:`AddTasks`, :class:`BacklogDrained` and
       :class:`Cancel` (facade), :class:`TaskDone` and :class:`WorkerLost`
-      (workers), :class:`LockDecisions` (lock manager); answers
-      :class:`StatusQuery` (by ``ask``) with a :class:`PlannerStatus`;
-    - sends :class:`RunTasks` to workers; :class:`AcquireLocks`,
-      :class:`ReleaseLocks` and :class:`ForfeitLocks` to the lock manager;
+      (workers); answers :class:`StatusQuery` (by ``ask``) with a
+      :class:`PlannerStatus`;
+    - sends :class:`RunTasks` to workers; asks the lock manager
+      :class:`AcquireLocks`, :class:`ReleaseLocks` and :class:`ForfeitLocks`,
+      each answered at once with :class:`LockDecisions`;
     - posts a :class:`~pexen.sched.TaskRes` per finished task, then one
       :class:`RunEnded`, to the result mailbox.
 
-    At most ``slots`` tasks are out at once: handed to workers, or waiting for
-    the lock manager's first answer. Tasks go to the least loaded worker; to a
-    worker still busy (ahead) only while ``handout`` says tasks are short
-    (:class:`~pexen.state.handout.HandOutPolicy`). A task whose locks are not
-    free waits in the lock manager without a slot; once granted it goes before
-    any ready task. Dispatch pauses while the caller's backlog of unconsumed results is
-    full, and stops for good once ``cancelled`` is set or :class:`Cancel`
+    At most ``slots`` tasks are out at once. Tasks go to the least loaded
+    worker; to a worker still busy (ahead) only while ``handout`` says tasks
+    are short (:class:`~pexen.state.handout.HandOutPolicy`). A task whose
+    locks are not free waits in the lock manager without a slot; once granted
+    it goes before any ready task. Dispatch pauses while the caller's backlog
+    of unconsumed results is full, and stops for good once ``cancelled`` is set or :class:`Cancel`
     arrives. The run ends when nothing is out, nothing can start and the
     caller has consumed every result.
 
@@ -106,9 +106,7 @@ class Planner(PassiveActor):
         # tasks added later that require it
         self._provided_shared: dict[Hashable, list[dict[str, Any]]] = {}
         self._granted: deque[int] = deque()  # hold their locks, wait for a slot
-        self._asking: set[int] = set()  # lock request sent, first answer due
         self._lock_waiting: set[int] = set()  # queued in the lock manager
-        self._lock_answers_due = 0
         self._running: dict[int, int] = {}  # tid -> worker, in hand-out order
         self._sent_at: dict[int, float] = {}  # tid -> when handed out
         self._policy = handout or HandOutPolicy()
@@ -123,7 +121,7 @@ class Planner(PassiveActor):
         self._results: list[TaskRes] = []  # to post once the next tasks are out
         self._cancelled = False
         self._ended: RunEnded | None = None
-        self.locks = LockManager(self)
+        self.locks = LockManager()
         self.locks.mailbox = mailbox
 
     # -- lifecycle ---------------------------------------------------------
@@ -142,8 +140,6 @@ class Planner(PassiveActor):
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, TaskDone):
             self._task_done(message)
-        elif isinstance(message, LockDecisions):
-            self._lock_decisions(message)
         elif isinstance(message, BacklogDrained):
             pass  # pump and check for the end below
         elif isinstance(message, Begin):
@@ -206,11 +202,9 @@ class Planner(PassiveActor):
             if self._finish(outcome, message.worker, now):
                 (releases if outcome.locks_ok else forfeits).append(outcome.tid)
         if releases:
-            self._lock_answers_due += 1
-            self.locks.tell(ReleaseLocks(tuple(releases)))
+            self._lock_decisions(self.locks.ask(ReleaseLocks(tuple(releases))))
         if forfeits:
-            self._lock_answers_due += 1
-            self.locks.tell(ForfeitLocks(tuple(forfeits)))
+            self._lock_decisions(self.locks.ask(ForfeitLocks(tuple(forfeits))))
 
     def _finish(self, outcome: Outcome, worker: int, now: float) -> bool:
         """Account for one ended task; return whether it held locks."""
@@ -250,13 +244,13 @@ class Planner(PassiveActor):
             into = self._pending_shared[tid] = dict(self._preset)
         into.update(shared)
 
-    def _lock_decisions(self, message: LockDecisions) -> None:
-        self._lock_answers_due -= 1
-        for tid in message.waiting:
-            self._asking.discard(tid)
+    def _lock_decisions(self, answer: LockDecisions | None) -> None:
+        """Apply the lock manager's answer: grants go before any ready task."""
+        if answer is None:  # it failed, and has ended the run
+            raise RuntimeError("the lock manager failed")
+        for tid in answer.waiting:
             self._lock_waiting.add(tid)
-        for tid in message.granted:
-            self._asking.discard(tid)
+        for tid in answer.granted:
             self._lock_waiting.discard(tid)
             self._granted.append(tid)
 
@@ -300,14 +294,13 @@ class Planner(PassiveActor):
         """Hand out work while slots are free, most urgent first."""
         if self._cancelled or self._ended or self._cancel_event.is_set() or not self._workers:
             return
-        free = self._slots - len(self._running) - len(self._asking)
+        free = self._slots - len(self._running)
         if free <= 0 or not (self._granted or self._ready):
             return
         if self._mailbox.should_pause(len(self._results)):
             return
         specs, ready, granted = self._specs, self._ready, self._granted
         batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
-        requests = []
         ahead = self._policy.ahead()
         now = time.monotonic()
         while free > 0:
@@ -318,19 +311,17 @@ class Planner(PassiveActor):
             elif ready:
                 spec = specs[ready.pop()]
                 if spec.locks:
-                    requests.append(LockRequest(spec.tid, spec.uses, spec.claims))
-                    self._asking.add(spec.tid)
-                    free -= 1
-                    continue
+                    request = LockRequest(spec.tid, spec.uses, spec.claims)
+                    answer = self.locks.ask(AcquireLocks((request,)))
+                    if answer is None or not answer.granted:
+                        self._lock_decisions(answer)  # it waits, without a slot
+                        continue
             else:
                 break
             self._dispatch(spec, batches, now)
             free -= 1
         for worker, items in batches.items():
             self._workers[worker].tell(RunTasks(tuple(items), self._generation[worker]))
-        if requests:
-            self._lock_answers_due += 1
-            self.locks.tell(AcquireLocks(tuple(requests)))
 
     def _all_busy(self) -> bool:
         """Whether every live worker has a task (handed out or running)."""
@@ -361,7 +352,7 @@ class Planner(PassiveActor):
     def _maybe_end(self) -> None:
         if self._ended is not None or self._cancelled:
             return
-        if self._running or self._asking or self._granted or self._lock_answers_due:
+        if self._running or self._granted:
             return
         if self._ready:
             return  # paused for the caller's backlog; resumes on BacklogDrained
@@ -378,7 +369,7 @@ class Planner(PassiveActor):
             running=tuple(self._running.items()),
             ready=tuple(ready),
             waiting_deps=tuple(self._graph.blocked_tids()),
-            waiting_locks=tuple(sorted(self._lock_waiting | self._asking)),
+            waiting_locks=tuple(sorted(self._lock_waiting)),
             finished=self._finished,
             skipped=self._ended.skipped if self._ended is not None else 0,
         )

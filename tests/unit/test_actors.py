@@ -71,10 +71,9 @@ def failed(tid, deps_ok=False, locks_ok=False):
 
 
 def test_lock_manager_answers_each_acquire_and_release():
-    planner = Probe()
-    ref = LockManager(planner)  # a passive actor: it answers in the caller's thread
+    ref = LockManager()  # a passive actor: it answers in the caller's thread
     try:
-        ref.tell(
+        answer = ref.ask(
             AcquireLocks(
                 (
                     LockRequest(1, frozenset(), frozenset({"r"})),
@@ -83,11 +82,9 @@ def test_lock_manager_answers_each_acquire_and_release():
                 )
             )
         )
-        assert planner.get() == LockDecisions(granted=(1, 3), waiting=(2,))
-        ref.tell(ReleaseLocks((3,)))
-        assert planner.get() == LockDecisions(granted=(), waiting=())
-        ref.tell(ReleaseLocks((1,)))
-        assert planner.get() == LockDecisions(granted=(2,), waiting=())
+        assert answer == LockDecisions(granted=(1, 3), waiting=(2,))
+        assert ref.ask(ReleaseLocks((3,))) == LockDecisions(granted=(), waiting=())
+        assert ref.ask(ReleaseLocks((1,))) == LockDecisions(granted=(2,), waiting=())
     finally:
         ref.stop()
 
