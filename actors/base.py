@@ -54,7 +54,9 @@ class PassiveActor:
 
     An exception escaping a handler kills the actor: :meth:`on_failure` runs
     (it ends the run through :attr:`mailbox`, when set) and later messages are
-    dropped, as a dead pykka actor's would be.
+    dropped, as a dead pykka actor's would be. So does a ``KeyboardInterrupt``
+    that lands in a handler run by the caller's thread, which then goes on
+    up that thread.
     """
 
     mailbox: ResultMailbox | None = None
@@ -130,8 +132,11 @@ class PassiveActor:
     def _handle(self, message: Any) -> Any:
         try:
             return self.on_receive(message)
-        except Exception as exc:
+        except BaseException as exc:
+            # Half-handled, the state cannot be trusted: the actor is dead.
             self._dead = True
             self._queue.clear()
             self.on_failure(exc)
+            if not isinstance(exc, Exception):
+                raise  # Ctrl-C in a caller that was running the actor: theirs
             return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from actors.base import PassiveActor
 from actors.mailbox import ResultMailbox
 from actors.messages import RunEnded
@@ -124,3 +126,21 @@ def test_a_stopped_actor_drops_messages():
     actor.stop()
     actor.tell("two")
     assert messages(actor) == ["one"]
+
+
+def test_ctrl_c_inside_a_handler_kills_the_actor_and_reaches_the_caller():
+    class Interrupted(Recorder):
+        def on_receive(self, message: Any) -> Any:
+            if message == "ctrl-c":
+                raise KeyboardInterrupt
+            return super().on_receive(message)
+
+    actor = Interrupted()
+    actor.mailbox = ResultMailbox(10)
+    with pytest.raises(KeyboardInterrupt):
+        actor.tell("ctrl-c")
+    actor.tell("later")
+    assert messages(actor) == []
+    ended = actor.mailbox.take(timeout=WAIT)
+    assert isinstance(ended, RunEnded)
+    assert isinstance(ended.error, KeyboardInterrupt)
