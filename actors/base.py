@@ -27,7 +27,7 @@ class PexenActor(pykka.ThreadingActor):
     the facade re-raises, so that a bug never leaves the caller waiting.
     """
 
-    mailbox: ResultMailbox | None = None
+    failure_sink: ResultMailbox | None = None
 
     @staticmethod
     def _create_actor_inbox() -> Any:
@@ -35,8 +35,8 @@ class PexenActor(pykka.ThreadingActor):
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         # pykka has logged the exception already
-        if self.mailbox is not None:
-            self.mailbox.end(RunEnded(0, 0, exception_value))
+        if self.failure_sink is not None:
+            self.failure_sink.end(RunEnded(0, 0, exception_value))
 
 
 class PassiveActor:
@@ -53,13 +53,13 @@ class PassiveActor:
     message.
 
     An exception escaping a handler kills the actor: :meth:`on_failure` runs
-    (it ends the run through :attr:`mailbox`, when set) and later messages are
+    (it ends the run through :attr:`failure_sink`, when set) and later messages are
     dropped, as a dead pykka actor's would be. So does a ``KeyboardInterrupt``
     that lands in a handler run by the caller's thread, which then goes on
     up that thread.
     """
 
-    mailbox: ResultMailbox | None = None
+    failure_sink: ResultMailbox | None = None
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -83,12 +83,21 @@ class PassiveActor:
             self._drain()
 
     def ask(self, message: Any) -> Any:
-        """Handle ``message`` after those already told; return the answer."""
+        """Handle ``message`` after those already told; return the answer.
+
+        Raises :class:`pykka.ActorDeadError` if the actor is dead (stopped, or
+        killed by a failure), also when this very message killed it.
+        """
         with self._lock:
             self._handle_queued()
-            answer = None if self._dead else self._handle(message)
+            if self._dead:
+                raise pykka.ActorDeadError(f"{type(self).__name__} is dead")
+            answer = self._handle(message)
+            dead = self._dead
             self._handle_queued()
         self._drain()  # told meanwhile by a thread that found us busy
+        if dead:
+            raise pykka.ActorDeadError(f"{type(self).__name__} failed handling {message!r}")
         return answer
 
     def stop(self) -> None:
@@ -108,8 +117,8 @@ class PassiveActor:
     def on_failure(self, exc: BaseException) -> None:
         """A handler raised ``exc``; the actor is dead. Ends the run, if any."""
         log.error("%s failed", type(self).__name__, exc_info=exc)
-        if self.mailbox is not None:
-            self.mailbox.end(RunEnded(0, 0, exc))
+        if self.failure_sink is not None:
+            self.failure_sink.end(RunEnded(0, 0, exc))
 
     # The thread that takes the lock handles the queue; whoever releases the
     # lock looks at the queue again, so a message queued by a thread that

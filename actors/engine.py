@@ -6,8 +6,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from pexen.sched.status import HeldLock, RunningTask, RunStatus, WaitingTask
+import pykka
+
 from pexen.state.taskspec import TaskSpec
+from pexen.vocab.status import HeldLock, RunningTask, RunStatus, WaitingTask
 
 from .mailbox import ResultMailbox
 from .messages import (
@@ -38,20 +40,20 @@ class Engine:
         table: list[TaskSpec],
         preset: dict[str, Any],
         make_workers: Callable[[list[TaskSpec], threading.Event], WorkerSet],
-        slots: int,
+        capacity: int,
         backlog: int,
     ) -> None:
         self.table = table
         self.cancelled = threading.Event()
         self.mailbox = ResultMailbox(backlog)
-        self._planner = planner = Planner(table, preset, slots, self.mailbox, self.cancelled)
+        self._planner = planner = Planner(table, preset, capacity, self.mailbox, self.cancelled)
         self.mailbox.on_drained = lambda: planner.tell(BacklogDrained())
         self._lock = threading.Lock()  # guards the table against concurrent adds
         self._closed = False
         self._workers = make_workers(table, self.cancelled)
         try:
             refs = self._workers.launch(planner, self.mailbox)
-            self._workers.watch()
+            self._workers.enforce_timeouts()
             planner.tell(Begin(tuple(refs)))
         except BaseException:
             self.close(cancel=True)
@@ -69,7 +71,7 @@ class Engine:
         """Add tasks to the run (their tids continue the table's)."""
         with self._lock:
             self.table.extend(specs)
-            self._workers.watch()
+            self._workers.enforce_timeouts()
             self._planner.tell(AddTasks(tuple(specs)))
 
     def cancel(self) -> None:
@@ -80,9 +82,10 @@ class Engine:
     def status(self) -> RunStatus:
         """A snapshot of the run, from the planner and the lock manager."""
         table = self.table
-        planner: PlannerStatus | None = self._planner.ask(StatusQuery())
-        locks: LockStatus | None = self._planner.locks.ask(StatusQuery())
-        if planner is None or locks is None:
+        try:
+            planner: PlannerStatus = self._planner.ask(StatusQuery())
+            locks: LockStatus = self._planner.locks.ask(StatusQuery())
+        except pykka.ActorDeadError:
             return RunStatus(active=False)  # the engine failed: the run is ending
         running = []
         for tid, worker in planner.running:

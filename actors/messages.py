@@ -11,8 +11,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from pexen.sched.common import ExceptionInfo
 from pexen.state.taskspec import TaskSpec
+from pexen.vocab.results import ExceptionInfo
 
 __all__ = [
     "AcquireLocks",

@@ -9,11 +9,11 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Any
 
-from pexen.sched.common import ExceptionInfo, TaskRes
 from pexen.state.depgraph import DepGraph
 from pexen.state.handout import HandOutPolicy
 from pexen.state.readyqueue import ReadyQueue
 from pexen.state.taskspec import TaskSpec
+from pexen.vocab.results import ExceptionInfo, TaskRes
 
 from .base import PassiveActor
 from .lockmanager import LockManager
@@ -64,7 +64,7 @@ class Planner(PassiveActor):
     - posts a :class:`~pexen.sched.TaskRes` per finished task, then one
       :class:`RunEnded`, to the result mailbox.
 
-    At most ``slots`` tasks are out at once. Tasks go to the least loaded
+    At most ``capacity`` tasks are out at once. Tasks go to the least loaded
     worker; to a worker still busy (ahead) only while ``handout`` says tasks
     are short (:class:`~pexen.state.handout.HandOutPolicy`). A task whose
     locks are not free waits in the lock manager without a slot; once granted
@@ -87,7 +87,7 @@ class Planner(PassiveActor):
         self,
         specs: list[TaskSpec],
         preset: dict[str, Any],
-        slots: int,
+        capacity: int,
         mailbox: ResultMailbox,
         cancelled: threading.Event,
         handout: HandOutPolicy | None = None,
@@ -95,8 +95,8 @@ class Planner(PassiveActor):
         super().__init__()
         self._specs = specs
         self._preset = preset
-        self._slots = slots
-        self._mailbox = self.mailbox = mailbox
+        self._capacity = capacity
+        self._mailbox = self.failure_sink = mailbox
         self._cancel_event = cancelled
         self._graph = DepGraph()
         self._ready = ReadyQueue()
@@ -122,7 +122,7 @@ class Planner(PassiveActor):
         self._cancelled = False
         self._ended: RunEnded | None = None
         self.locks = LockManager()
-        self.locks.mailbox = mailbox
+        self.locks.failure_sink = mailbox
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -244,10 +244,8 @@ class Planner(PassiveActor):
             into = self._pending_shared[tid] = dict(self._preset)
         into.update(shared)
 
-    def _lock_decisions(self, answer: LockDecisions | None) -> None:
+    def _lock_decisions(self, answer: LockDecisions) -> None:
         """Apply the lock manager's answer: grants go before any ready task."""
-        if answer is None:  # it failed, and has ended the run
-            raise RuntimeError("the lock manager failed")
         for tid in answer.waiting:
             self._lock_waiting.add(tid)
         for tid in answer.granted:
@@ -291,10 +289,10 @@ class Planner(PassiveActor):
     # -- dispatch ----------------------------------------------------------
 
     def _pump(self) -> None:
-        """Hand out work while slots are free, most urgent first."""
+        """Hand out work while capacity is free, most urgent first."""
         if self._cancelled or self._ended or self._cancel_event.is_set() or not self._workers:
             return
-        free = self._slots - len(self._running)
+        free = self._capacity - len(self._running)
         if free <= 0 or not (self._granted or self._ready):
             return
         if self._mailbox.should_pause(len(self._results)):
@@ -313,7 +311,7 @@ class Planner(PassiveActor):
                 if spec.locks:
                     request = LockRequest(spec.tid, spec.uses, spec.claims)
                     answer = self.locks.ask(AcquireLocks((request,)))
-                    if answer is None or not answer.granted:
+                    if not answer.granted:
                         self._lock_decisions(answer)  # it waits, without a slot
                         continue
             else:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pexen.sched.common import ExceptionInfo, TaskFailError
 from pexen.state.taskspec import TaskSpec
+from pexen.vocab.errors import TaskFailError
+from pexen.vocab.results import ExceptionInfo
 
 from .messages import Outcome
 

@@ -80,7 +80,7 @@ class ThreadWorker(PexenActor):
         self._index = index
         self._report_to = report_to
         self._cancelled = cancelled
-        self.mailbox = mailbox
+        self.failure_sink = mailbox
         self._slots = slots
         self._generation = generation
         self.abandoned = abandoned or threading.Event()

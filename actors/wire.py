@@ -13,7 +13,7 @@ import pickle
 import struct
 from typing import Any
 
-from pexen.sched.common import ExceptionInfo
+from pexen.vocab.results import ExceptionInfo
 
 from .messages import Outcome
 from .taskrun import failure

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 import pykka
 
-from pexen.sched.common import TaskTimeoutError, WorkerLostError
 from pexen.state.taskspec import TaskSpec
+from pexen.vocab.errors import TaskTimeoutError, WorkerLostError
 
 from .mailbox import ResultMailbox
 from .messages import Reconnect, TaskDone, WorkerLost
@@ -52,7 +52,7 @@ class WorkerSet(Protocol):
         """Start the worker actors, reporting to ``report_to``."""
         ...
 
-    def watch(self) -> None:
+    def enforce_timeouts(self) -> None:
         """Enforce timeouts of the tasks in the table (call again as it grows)."""
         ...
 
@@ -112,7 +112,7 @@ class ThreadWorkerSet:
             self._abandoned.append(abandoned)
         return ref
 
-    def watch(self) -> None:
+    def enforce_timeouts(self) -> None:
         self._watchdog.ensure()
 
     def current(self, index: int) -> tuple[int, float] | None:
@@ -187,12 +187,12 @@ class ProcessWorkerSet:
             for i, (_, conn, _) in enumerate(self._procs)
         ]
         for ref in self._refs:
-            ref.mailbox = mailbox
+            ref.failure_sink = mailbox
         for index, (_, conn, _) in enumerate(self._procs):
-            self._watch(index, conn)
+            self._read_socket(index, conn)
         return list(self._refs)
 
-    def watch(self) -> None:
+    def enforce_timeouts(self) -> None:
         self._watchdog.ensure()
 
     def current(self, index: int) -> tuple[int, float] | None:
@@ -208,7 +208,7 @@ class ProcessWorkerSet:
 
     # -- socket events (in the reader thread) --------------------------------
 
-    def _watch(self, index: int, conn: Connection) -> None:
+    def _read_socket(self, index: int, conn: Connection) -> None:
         # by fd: unregistering must work after the connection is closed
         assert self._reader is not None
         fd = conn.fileno()
@@ -237,7 +237,7 @@ class ProcessWorkerSet:
             self._reader.remove(fd)
             replacement = self._replace(index)
             if replacement is not None:
-                self._watch(index, replacement)
+                self._read_socket(index, replacement)
 
     def _read_from(self, frames: FrameReader, index: int) -> bool:
         """Report what worker ``index`` sent; ``False`` if its process ended."""

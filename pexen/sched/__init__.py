@@ -6,17 +6,29 @@ Public surface::
     SchedulerError, DepcheckError, MutexError, WorkerLostError,
     TaskTimeoutError, meta, pool
 
-``Sched`` and ``pool`` load the engine (pykka, cloudpickle) on first use, so
-that the vocabulary here (``meta``, ``common``) can be imported by every layer
-of pexen without import cycles.
+A minimal run::
+
+    from pexen import sched
+    from pexen.sched import meta
+
+    @meta.func_meta(provides={"config"})
+    def configure(shared):
+        shared["cc"] = "gcc"
+
+    @meta.func_meta(requires={"config"})
+    def build(shared):
+        return f"built with {shared['cc']}"
+
+    for res in sched.Sched([configure, build]).run(sched.pool.ThreadWorkerPool(2)):
+        print(res.task.__name__, res.ret)
+
+This package is the facade, the top layer of pexen: it drives the engine
+(:mod:`actors`), which works on the plain scheduling state
+(:mod:`pexen.state`); all of them share the vocabulary of :mod:`pexen.vocab`
+(metadata, results, errors), re-exported here.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
-
-from . import common, meta
+from . import common, meta, pool
 from .common import (
     DepcheckError,
     ExceptionInfo,
@@ -28,10 +40,7 @@ from .common import (
     WorkerLostError,
     task_fail_wrap,
 )
-
-if TYPE_CHECKING:
-    from . import pool
-    from .scheduler import Sched
+from .scheduler import Sched
 
 __all__ = [
     "DepcheckError",
@@ -48,19 +57,3 @@ __all__ = [
     "pool",
     "task_fail_wrap",
 ]
-
-_LAZY = {"Sched": ("pexen.sched.scheduler", "Sched"), "pool": ("pexen.sched.pool", None)}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'pexen.sched' has no attribute {name!r}")
-    module_name, attr = _LAZY[name]
-    module = importlib.import_module(module_name)
-    value = module if attr is None else getattr(module, attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))

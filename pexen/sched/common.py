@@ -1,17 +1,15 @@
-"""Values and errors shared by the scheduler facade, its pools and its actors.
+"""Values and errors of the scheduler (public path; defined in :mod:`pexen.vocab`)."""
 
-This module is vocabulary only: it imports nothing of the engine, so that every
-layer (facade, actors, plain scheduling state) can use it.
-"""
-
-from __future__ import annotations
-
-import functools
-from collections import namedtuple
-from collections.abc import Callable
-from typing import Any, TypeVar, overload
-
-from ..util import PexenError
+from pexen.vocab.errors import (
+    DepcheckError,
+    MutexError,
+    SchedulerError,
+    TaskFailError,
+    TaskTimeoutError,
+    WorkerLostError,
+    task_fail_wrap,
+)
+from pexen.vocab.results import ExceptionInfo, TaskRes
 
 __all__ = [
     "DepcheckError",
@@ -24,138 +22,3 @@ __all__ = [
     "WorkerLostError",
     "task_fail_wrap",
 ]
-
-TaskRes = namedtuple("TaskRes", ["task", "shared", "ret", "excinfo"], defaults=({}, None, None))
-TaskRes.__doc__ = """The outcome of one task, yielded by :meth:`Sched.run` as it finishes.
-
-``task`` is the callable as it was added, ``shared`` its shared dict as it was
-when the task ended, ``ret`` its return value (``None`` when it raised) and
-``excinfo`` an :class:`ExceptionInfo` when it raised, else ``None``.
-"""
-
-ExceptionInfo = namedtuple("ExceptionInfo", ["type", "val", "tb"], defaults=(None, None, None))
-ExceptionInfo.__doc__ = """``sys.exc_info()`` of a failed task, as named fields.
-
-Any field that could not cross back from a worker process is ``None``.
-"""
-
-
-class SchedulerError(PexenError):
-    """Base class of the errors the scheduler raises."""
-
-
-class WorkerLostError(SchedulerError):
-    """A task's worker process died under it (a crash, a signal, the OOM killer).
-
-    The message says how: the signal or the exit code. The task counts as an
-    uncontrolled failure; the worker is replaced and the run goes on.
-    """
-
-
-class TaskTimeoutError(SchedulerError, TimeoutError):
-    """A task ran longer than its ``timeout``.
-
-    A process task is killed (its worker is replaced); a thread task cannot be
-    killed, so it is abandoned: it goes on in its thread, its result is
-    dropped, and a fresh thread takes its worker's place. Either way it counts
-    as an uncontrolled failure.
-    """
-
-
-class DepcheckError(SchedulerError):
-    """``requires`` that can never be met: nobody provides them, or a cycle.
-
-    ``remain`` maps each unmet name to the tasks that require it.
-    """
-
-    def __init__(self, msg: str, remain: Any) -> None:
-        super().__init__(msg, remain)
-        self.remain = remain
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class MutexError(SchedulerError):
-    """A task names the same resource in both ``claims`` and ``uses``."""
-
-    def __init__(self, msg: str, task: Any) -> None:
-        super().__init__(msg, task)
-        self.task = task
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def _rebuild_exception(
-    cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]
-) -> BaseException:
-    exc = cls.__new__(cls, *args)
-    exc.args = args
-    exc.__dict__.update(state)
-    return exc
-
-
-class TaskFailError(Exception):
-    """A controlled task failure.
-
-    Raise it (or a subclass, which may carry data in its args and attributes)
-    from a task to tell the scheduler the failure was expected: with
-    ``locks_ok=True`` the task's locks are released, with ``deps_ok=True`` its
-    ``provides`` are provided and its shared state flows to its dependants.
-    """
-
-    def __init__(self, *args: Any, deps_ok: bool = True, locks_ok: bool = True) -> None:
-        super().__init__(*args)
-        self.deps_ok = deps_ok
-        self.locks_ok = locks_ok
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Pickle without calling __init__, so subclasses with any signature
-        # cross process boundaries with their flags and attributes intact.
-        return (_rebuild_exception, (type(self), self.args, dict(self.__dict__)))
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@overload
-def task_fail_wrap(func: F, /) -> F: ...
-@overload
-def task_fail_wrap(
-    *, deps_ok: bool = True, locks_ok: bool = True, reraise: type[TaskFailError] = TaskFailError
-) -> Callable[[F], F]: ...
-def task_fail_wrap(
-    func: Callable[..., Any] | None = None,
-    /,
-    *,
-    deps_ok: bool = True,
-    locks_ok: bool = True,
-    reraise: type[TaskFailError] = TaskFailError,
-) -> Any:
-    """Make any exception of the wrapped callable a controlled failure.
-
-    Use bare (``@task_fail_wrap``) or with arguments
-    (``@task_fail_wrap(deps_ok=False, reraise=MyError)``). The exception raised
-    is ``reraise(original, deps_ok=..., locks_ok=...)``, chained to the
-    original. A :class:`TaskFailError` raised by the callable itself passes
-    through untouched. The wrapper keeps the callable's signature and metadata.
-    """
-    if not (isinstance(reraise, type) and issubclass(reraise, TaskFailError)):
-        raise TypeError(f"reraise must be a TaskFailError subclass, not {reraise!r}")
-
-    def decorate(inner: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(inner)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return inner(*args, **kwargs)
-            except TaskFailError:
-                raise
-            except Exception as exc:
-                raise reraise(exc, deps_ok=deps_ok, locks_ok=locks_ok) from exc
-
-        return wrapper
-
-    if func is not None:
-        return decorate(func)
-    return decorate

@@ -17,9 +17,9 @@ from typing import Any
 
 from actors.messages import RunTasks, TaskDone, WorkerLost
 from actors.workerset import ProcessWorkerSet, ThreadWorkerSet, WorkerSet
-
-from ..state.taskspec import TaskSpec, compile_task
-from .common import ExceptionInfo, SchedulerError, TaskRes
+from pexen.state.taskspec import TaskSpec, compile_task
+from pexen.vocab.errors import SchedulerError
+from pexen.vocab.results import ExceptionInfo, TaskRes
 
 __all__ = ["PoolError", "ProcessWorkerPool", "ThreadWorkerPool"]
 

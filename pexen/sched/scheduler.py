@@ -11,13 +11,14 @@ from typing import Any
 
 from actors.engine import Engine
 from actors.messages import RunEnded
+from pexen.state.depcheck import check_satisfiable, unrequired_provides
+from pexen.state.taskspec import TaskSpec, check_priorities, compile_task
+from pexen.util import PexenWarning
+from pexen.vocab.errors import SchedulerError
+from pexen.vocab.results import TaskRes
+from pexen.vocab.status import RunStatus
 
-from ..state.depcheck import check_satisfiable, unrequired_provides
-from ..state.taskspec import TaskSpec, check_priorities, compile_task
-from ..util import PexenWarning
-from .common import SchedulerError, TaskRes
 from .pool import ThreadWorkerPool, _WorkerPool
-from .status import RunStatus
 
 __all__ = ["DEFAULT_BACKLOG", "Sched"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Hashable, Iterable, Iterator
 
-from ..sched.common import DepcheckError
+from pexen.vocab.errors import DepcheckError
+
 from .taskspec import TaskSpec
 
 __all__ = ["check_satisfiable", "unrequired_provides"]

@@ -8,8 +8,8 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..sched import meta as _meta
-from ..sched.common import MutexError, SchedulerError
+from pexen.vocab import meta as _meta
+from pexen.vocab.errors import MutexError, SchedulerError
 
 __all__ = ["TaskSpec", "check_priorities", "compile_task", "takes_shared"]
 

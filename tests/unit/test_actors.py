@@ -93,11 +93,11 @@ def test_lock_manager_answers_each_acquire_and_release():
 
 
 class PlannerRig:
-    def __init__(self, specs, slots=1, workers=1, preset=None, backlog=100, handout=None):
+    def __init__(self, specs, capacity=1, workers=1, preset=None, backlog=100, handout=None):
         self.mailbox = ResultMailbox(backlog)
         self.cancelled = threading.Event()
         self.workers = [Probe() for _ in range(workers)]
-        self.ref = Planner(specs, preset or {}, slots, self.mailbox, self.cancelled, handout)
+        self.ref = Planner(specs, preset or {}, capacity, self.mailbox, self.cancelled, handout)
         self.mailbox.on_drained = lambda: self.ref.tell(BacklogDrained())
         self.specs = specs
 
@@ -138,7 +138,7 @@ def rig_factory():
 
 def test_planner_dispatches_by_priority_then_insertion(rig_factory):
     specs = [spec(0, priority=5), spec(1, priority=0), spec(2, priority=5), spec(3, priority=-1)]
-    rig = rig_factory(specs, slots=1)
+    rig = rig_factory(specs, capacity=1)
     rig.begin()
     order = []
     for _ in specs:
@@ -156,7 +156,7 @@ def test_planner_flows_shared_state_to_dependants_only(rig_factory):
         spec(1, requires=["a"]),
         spec(2),
     ]
-    rig = rig_factory(specs, slots=1, preset={"p": 1})
+    rig = rig_factory(specs, capacity=1, preset={"p": 1})
     rig.begin()
     assert rig.dispatched() == [(0, {"p": 1})]
     rig.done(ok(0, shared={"p": 1, "from0": True}))
@@ -174,7 +174,7 @@ def test_planner_counts_skips_and_held_locks_of_failures(rig_factory):
         spec(1, requires=["a"]),
         spec(2, claims=["r"]),
     ]
-    rig = rig_factory(specs, slots=1)
+    rig = rig_factory(specs, capacity=1)
     rig.begin()
     assert [t for t, _ in rig.dispatched()] == [0]
     rig.done(failed(0))
@@ -185,7 +185,7 @@ def test_planner_counts_skips_and_held_locks_of_failures(rig_factory):
 
 def test_planner_controlled_failure_releases_and_provides(rig_factory):
     specs = [spec(0, provides=["a"], claims=["r"]), spec(1, requires=["a"], claims=["r"])]
-    rig = rig_factory(specs, slots=1)
+    rig = rig_factory(specs, capacity=1)
     rig.begin()
     assert [t for t, _ in rig.dispatched()] == [0]
     rig.done(failed(0, deps_ok=True, locks_ok=True))
@@ -195,9 +195,9 @@ def test_planner_controlled_failure_releases_and_provides(rig_factory):
     assert rig.result() == RunEnded(0, 0)
 
 
-def test_planner_spreads_work_and_respects_slots(rig_factory):
+def test_planner_spreads_work_and_respects_capacity(rig_factory):
     specs = [spec(i) for i in range(6)]
-    rig = rig_factory(specs, slots=3, workers=2)
+    rig = rig_factory(specs, capacity=3, workers=2)
     rig.begin()
     first = rig.dispatched(0) + rig.dispatched(1)
     assert sorted(t for t, _ in first) == [0, 1, 2]
@@ -209,7 +209,7 @@ def test_planner_spreads_work_and_respects_slots(rig_factory):
 
 def test_planner_hands_out_ahead_only_while_tasks_are_short(rig_factory):
     specs = [spec(i, priority=-i) for i in range(4)]  # the last added is the most urgent
-    rig = rig_factory(specs, slots=3, workers=2, handout=HandOutPolicy(long_task=0.0))
+    rig = rig_factory(specs, capacity=3, workers=2, handout=HandOutPolicy(long_task=0.0))
     rig.begin()
     assert [rig.dispatched(0), rig.dispatched(1)] == [[(3, {})], [(2, {})]]
     # a spare slot is free, but both workers are busy: tasks count as long
@@ -222,7 +222,7 @@ def test_planner_hands_out_ahead_only_while_tasks_are_short(rig_factory):
 
 def test_planner_pauses_while_the_backlog_is_full(rig_factory):
     specs = [spec(i) for i in range(3)]
-    rig = rig_factory(specs, slots=1, backlog=1)
+    rig = rig_factory(specs, capacity=1, backlog=1)
     rig.begin()
     [(tid, _)] = rig.dispatched()
     rig.done(ok(tid))
@@ -237,7 +237,7 @@ def test_planner_pauses_while_the_backlog_is_full(rig_factory):
 
 def test_planner_fails_the_tasks_of_a_lost_worker(rig_factory):
     specs = [spec(0), spec(1)]
-    rig = rig_factory(specs, slots=2, workers=2)
+    rig = rig_factory(specs, capacity=2, workers=2)
     rig.begin()
     rig.dispatched(0), rig.dispatched(1)
     rig.ref.tell(WorkerLost(1, 1, 1, WorkerLostError("killed by signal 9")))
@@ -318,7 +318,7 @@ def test_process_workers_run_inherited_tasks_and_report_a_death():
 
 def test_planner_gives_late_tasks_the_shared_state_of_what_they_require(rig_factory):
     specs = [spec(0, provides=["a"])]
-    rig = rig_factory(specs, slots=1, preset={"p": 1})
+    rig = rig_factory(specs, capacity=1, preset={"p": 1})
     rig.begin()
     rig.dispatched()
     rig.done(ok(0, shared={"p": 1, "from0": True}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pykka
 import pytest
 
 from actors.base import PassiveActor
@@ -108,14 +109,15 @@ def test_a_failing_handler_ends_the_run_and_the_actor_drops_what_follows():
             return super().on_receive(message)
 
     actor = Failing()
-    actor.mailbox = ResultMailbox(10)
+    actor.failure_sink = ResultMailbox(10)
     actor.tell("before")
     actor.tell("boom")
     actor.tell("later")
-    assert actor.ask("query") is None
+    with pytest.raises(pykka.ActorDeadError, match="Failing is dead"):
+        actor.ask("query")
     assert messages(actor) == ["before"]
     assert not actor.alive
-    ended = actor.mailbox.take(timeout=WAIT)
+    ended = actor.failure_sink.take(timeout=WAIT)
     assert isinstance(ended, RunEnded)
     assert isinstance(ended.error, RuntimeError)
 
@@ -126,6 +128,19 @@ def test_a_stopped_actor_drops_messages():
     actor.stop()
     actor.tell("two")
     assert messages(actor) == ["one"]
+    with pytest.raises(pykka.ActorDeadError):
+        actor.ask("three")
+
+
+def test_an_ask_that_kills_the_actor_raises_actor_dead():
+    class FailsOnAsk(Recorder):
+        def on_receive(self, message: Any) -> Any:
+            raise RuntimeError("bug")
+
+    actor = FailsOnAsk()
+    with pytest.raises(pykka.ActorDeadError, match="failed handling 'query'"):
+        actor.ask("query")
+    assert not actor.alive
 
 
 def test_ctrl_c_inside_a_handler_kills_the_actor_and_reaches_the_caller():
@@ -136,11 +151,11 @@ def test_ctrl_c_inside_a_handler_kills_the_actor_and_reaches_the_caller():
             return super().on_receive(message)
 
     actor = Interrupted()
-    actor.mailbox = ResultMailbox(10)
+    actor.failure_sink = ResultMailbox(10)
     with pytest.raises(KeyboardInterrupt):
         actor.tell("ctrl-c")
     actor.tell("later")
     assert messages(actor) == []
-    ended = actor.mailbox.take(timeout=WAIT)
+    ended = actor.failure_sink.take(timeout=WAIT)
     assert isinstance(ended, RunEnded)
     assert isinstance(ended.error, KeyboardInterrupt)
