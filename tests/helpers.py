@@ -111,16 +111,34 @@ def named(name: str, func: Any) -> Any:
     return func
 
 
+def tagged(name: str, func: Any, **fields: Any) -> Any:
+    """``func`` named ``name``, with metadata ``fields`` (when any)."""
+    named(name, func)
+    if fields:
+        meta.assign_val(func, **fields)
+    return func
+
+
+def blocker(name: str, ev: Any, **fields: Any) -> Any:
+    """A task that waits for ``ev`` (given through kwargs), then returns ``(name, set)``.
+
+    ``set`` is whether ``ev`` was set before :data:`EVENT_TIMEOUT`.
+    """
+
+    def task(*, ev: Any) -> tuple[str, bool]:
+        return (name, ev.wait(EVENT_TIMEOUT))
+
+    kwargs = {**fields.pop("kwargs", {}), "ev": ev}
+    return tagged(name, task, kwargs=kwargs, **fields)
+
+
 def returning(name: str, value: Any = None, **fields: Any) -> Any:
     """A task named ``name`` returning ``value`` (default: its name), with metadata."""
 
     def task() -> Any:
         return name if value is None else value
 
-    named(name, task)
-    if fields:
-        meta.assign_val(task, **fields)
-    return task
+    return tagged(name, task, **fields)
 
 
 def stamp_task(name: str, *, duration: float = 0.0) -> Any:

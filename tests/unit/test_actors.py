@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import pytest
+from specs import spec
 
 from actors.lockmanager import LockManager
 from actors.mailbox import ResultMailbox
@@ -31,7 +32,6 @@ from actors.threadworker import ThreadWorker
 from actors.workerset import ProcessWorkerSet
 from pexen.sched import TaskFailError, TaskRes, WorkerLostError
 from pexen.state.handout import HandOutPolicy
-from pexen.state.taskspec import TaskSpec
 
 WAIT = 10  # seconds: a bound against hangs, never reached when all is well
 
@@ -50,13 +50,6 @@ class Probe:
 
     def empty(self) -> bool:
         return self.inbox.empty()
-
-
-def spec(tid, func=None, requires=(), provides=(), uses=(), claims=(), priority=0, shared=False):
-    return TaskSpec(
-        tid, func or (lambda: tid), frozenset(requires), frozenset(provides), frozenset(uses),
-        frozenset(claims), priority, {}, shared,
-    )  # fmt: skip
 
 
 def ok(tid, ret=None, shared=None):

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from specs import spec
 
 from pexen.sched import DepcheckError, MutexError, SchedulerError, meta
 from pexen.state.depcheck import check_satisfiable, unrequired_provides
 from pexen.state.depgraph import DepGraph
 from pexen.state.handout import HandOutPolicy
 from pexen.state.readyqueue import ReadyQueue
-from pexen.state.taskspec import TaskSpec, check_priorities, compile_task, takes_shared
-
-
-def spec(tid: int, requires=(), provides=(), priority=0) -> TaskSpec:
-    def task() -> None:
-        pass
-
-    return TaskSpec(
-        tid, task, frozenset(requires), frozenset(provides), frozenset(), frozenset(),
-        priority, {}, False,
-    )  # fmt: skip
+from pexen.state.taskspec import check_priorities, compile_task, takes_shared
 
 
 def test_depgraph_ready_as_names_are_provided():
