@@ -15,7 +15,9 @@ When the scheduler's process already runs other threads as a pool starts
 (another run going on, or threads of the program's own), forking it is not
 safe: the zygote is then a fresh interpreter (fork and exec, which is safe),
 and the task table travels to it with cloudpickle. Tasks must then pickle,
-and ``multiprocessing`` objects in ``kwargs`` cannot travel that way.
+and ``multiprocessing`` objects in ``kwargs`` cannot travel that way. The
+feeder threads of ``multiprocessing`` queues are the one kind of thread
+forked past (:func:`safe_to_fork` says why that is safe).
 
 ::
 
@@ -36,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing.process
+import multiprocessing.queues
 import multiprocessing.util
 import os
 import pickle
@@ -116,6 +119,32 @@ def _end_as_multiprocessing_child() -> None:
             log.exception("worker process: multiprocessing finalizers failed")
 
 
+def safe_to_fork() -> bool:
+    """Whether this process may fork: it runs no thread but this one and feeders.
+
+    A ``multiprocessing.Queue`` starts a feeder thread in the process that
+    first puts into it, and that thread lives until the queue is collected, so
+    a program that ever used such a queue (a thread-pool run whose tasks put
+    into one, a logging queue) runs one. It is safe to fork past it: it runs
+    only :meth:`multiprocessing.queues.Queue._feed`, which takes no lock a
+    child needs. The queue's own state (its buffer, its condition) is reset in
+    the child by multiprocessing's after-fork hooks, which every worker
+    process runs (:func:`_start_as_multiprocessing_child`); its write lock is
+    a process-shared semaphore that the parent's feeder releases as usual;
+    the interpreter's own locks are re-initialised by ``os.fork()``. Any other
+    thread may hold a lock (logging's, a user's, pykka's) that the child
+    would wait on forever, so its presence means the zygote is exec'd.
+    """
+    current = threading.current_thread()
+    feed = getattr(multiprocessing.queues.Queue, "_feed", None)
+    for thread in threading.enumerate():
+        if thread is current:
+            continue
+        if feed is None or getattr(thread, "_target", None) is not feed:
+            return False
+    return True
+
+
 class Zygote:
     """The scheduler's handle on its fork server.
 
@@ -132,7 +161,7 @@ class Zygote:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         #: how the zygote got its task table: "fork" (inherited) or "exec" (pickled)
-        self.start_method = "fork" if threading.active_count() == 1 else "exec"
+        self.start_method = "fork" if safe_to_fork() else "exec"
         if self.start_method == "exec":
             self._proc = _exec_zygote(theirs, table, slots)
             self.pid = self._proc.pid
