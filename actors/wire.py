@@ -1,7 +1,7 @@
 """How task outcomes cross from a worker process to the scheduler's process.
 
-Results travel with the standard :mod:`pickle` (SPEC: what a task returns or
-leaves in ``shared`` must be picklable). Exception type, value and traceback
+Results travel with the standard :mod:`pickle` (the contract: what a task
+returns or leaves in ``shared`` must be picklable). Exception type, value and traceback
 are pickled one by one (tracebacks through tblib), so that whatever can cross
 does, and whatever cannot arrives as ``None``.
 """

@@ -123,7 +123,7 @@ WORKLOADS = {
 ALL_PEERS = ("legacy", "cf", "dask", "pipe", "queue")
 UNIT = {"throughput": "tasks/s", "latency": "us/hop", "cpu": "wall/ideal"}
 
-# What the legacy costs per task, from BENCHMARKS.md, to decide before its
+# What the legacy costs per task, as measured here earlier, to decide before its
 # first run whether it fits the time budget; (per-task seconds, at size). Its
 # per-task cost grows about linearly with the task count (quadratic total).
 LEGACY_PRIOR = {
@@ -136,7 +136,7 @@ LEGACY_PRIOR = {
 }
 
 # Sizes at which evaluate_targets compares pexen with the legacy (the targets
-# of BENCHMARKS.md: W1, W2, W3 at 10k; W4 at its own 2k). In full mode a legacy
+# in benchmarks/README.md: W1, W2, W3 at 10k; W4 at its own 2k). In full mode a legacy
 # run at these sizes that is over --budget but within --target-budget is still
 # made, once (see plan_run).
 LEGACY_TARGET_SIZES = {"W1": (10000,), "W2": (10000,), "W3": (10000,), "W4": (2000,)}
@@ -586,7 +586,7 @@ def add_ratios(cells: list[Cell], wl: Workload) -> None:
 
 
 # --------------------------------------------------------------------------
-# Targets (BENCHMARKS.md)
+# Targets (listed in benchmarks/README.md)
 # --------------------------------------------------------------------------
 @dataclass
 class Target:
@@ -624,7 +624,7 @@ def _why_missing(cells, wid, impl, n, excluded=None):
 
 
 def evaluate_targets(cells: list[Cell], excluded: dict[str, str] | None = None) -> list[Target]:
-    """Judge the BENCHMARKS.md targets; excluded: peer -> why it was left out."""
+    """Judge the targets of benchmarks/README.md; excluded: peer -> why it was left out."""
     out: list[Target] = []
 
     def why(wid, impl, n):
@@ -857,7 +857,7 @@ def render(cells: list[Cell], targets: list[Target], meta: dict) -> str:
         lines.append("Problems seen:")
         lines.extend(f"  - {p}" for p in problems)
     lines.append("")
-    lines.append("Targets (BENCHMARKS.md):")
+    lines.append("Targets:")
     tw = max(len(t.text) for t in targets) if targets else 10
     for t in targets:
         bound = f"{t.cmp} {_fmt_ratio(t.bound)}"
