@@ -28,6 +28,8 @@ _SHORT = struct.Struct("!i")
 _LONG = struct.Struct("!Q")
 _SHORT_MAX = 0x7FFFFFFF
 _CHUNK = 1 << 16
+#: Messages larger than this are read into a buffer of their own size.
+_BIG = 1 << 20
 
 
 def frame(data: bytes) -> bytes:
@@ -40,46 +42,74 @@ def frame(data: bytes) -> bytes:
 class FrameReader:
     """Splits what one socket delivers into messages, without blocking.
 
-    Each :meth:`read` is one ``read()`` of what the socket holds now (call it
-    when the socket is readable): every message that arrived in full is
-    returned, a partial one waits for the next call. One system call for any
-    number of messages, and no poll between them.
+    Each :meth:`read` is one system call on the socket (call it when the
+    socket is readable): every message that arrived in full is returned, a
+    partial one waits for the next call. One system call for any number of
+    small messages, and no poll between them.
+
+    A large message (over :data:`_BIG` bytes) is read straight into a buffer
+    of its final size, which is returned as the message (a ``bytearray``):
+    each byte is copied once from the kernel, whatever the size, where
+    growing a buffer chunk by chunk would copy it again at each growth.
     """
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._buf = bytearray()
-        self._need = _SHORT.size  # bytes the next message needs, header included
+        self._buf = bytearray()  # small messages, and headers, not yet complete
+        self._big: bytearray | None = None  # the body of a large message, filling
+        self._view: memoryview | None = None  # the part of _big still to fill
 
-    def read(self) -> list[bytes] | None:
+    def read(self) -> list[bytes | bytearray] | None:
         """The messages complete so far; ``None`` once the peer has closed.
 
         Raises :class:`OSError` if the socket fails.
         """
-        chunk = os.read(self._fd, max(_CHUNK, self._need - len(self._buf)))
+        if self._view is not None:
+            return self._fill()
+        chunk = os.read(self._fd, _CHUNK)
         if not chunk:
             return None
         buf = self._buf
         buf += chunk
-        messages = []
+        messages: list[bytes | bytearray] = []
         start, end = 0, len(buf)
-        while end - start >= _SHORT.size:
-            (size,) = _SHORT.unpack_from(buf, start)
-            header = _SHORT.size
-            if size == -1:
-                if end - start < _SHORT.size + _LONG.size:
-                    break
-                (size,) = _LONG.unpack_from(buf, start + _SHORT.size)
-                header += _LONG.size
-            if end - start < header + size:
-                self._need = header + size
+        view = memoryview(buf)
+        try:
+            while end - start >= _SHORT.size:
+                (size,) = _SHORT.unpack_from(buf, start)
+                header = _SHORT.size
+                if size == -1:
+                    if end - start < _SHORT.size + _LONG.size:
+                        break
+                    (size,) = _LONG.unpack_from(buf, start + _SHORT.size)
+                    header += _LONG.size
+                body = start + header
+                if end - body >= size:
+                    messages.append(bytes(view[body : body + size]))
+                    start = body + size
+                    continue
+                if size > _BIG:  # read the rest of it in place
+                    big = bytearray(size)
+                    have = end - body
+                    big[:have] = view[body:end]
+                    self._big, self._view = big, memoryview(big)[have:]
+                    start = end
                 break
-            messages.append(bytes(buf[start + header : start + header + size]))
-            start += header + size
-        else:
-            self._need = _SHORT.size
+        finally:
+            view.release()
         del buf[:start]
         return messages
+
+    def _fill(self) -> list[bytes | bytearray] | None:
+        assert self._view is not None and self._big is not None
+        got = os.readv(self._fd, [self._view])
+        if not got:
+            return None
+        self._view = self._view[got:]
+        if len(self._view):
+            return []
+        message, self._big, self._view = self._big, None, None
+        return [message]
 
 
 def _dumps_or_none(obj: Any) -> bytes | None:
@@ -147,7 +177,7 @@ def encode_outcome(outcome: Outcome, task: Any) -> bytes:
     )
 
 
-def decode_outcome(data: bytes) -> Outcome:
+def decode_outcome(data: bytes | bytearray) -> Outcome:
     """Scheduler's process: the outcome from :func:`encode_outcome`'s bytes."""
     tid, ret, shared, fields, deps_ok, locks_ok = pickle.loads(data)
     excinfo = None if fields is None else ExceptionInfo(*map(_loads_or_none, fields))

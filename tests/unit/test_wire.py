@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
+import threading
 from multiprocessing.connection import Connection
 
 import pytest
@@ -79,3 +81,71 @@ def test_reader_reports_the_peer_closing(pair):
     a.shutdown(socket.SHUT_WR)
     assert reader.read() == [b"last"]
     assert reader.read() is None
+
+
+def _read_messages(reader: FrameReader, sock: socket.socket, count: int) -> list:
+    """Read until ``count`` messages came, waiting for the socket between reads."""
+    import select
+
+    got: list = []
+    while len(got) < count:
+        select.select([sock], [], [], 20)
+        more = reader.read()
+        assert more is not None, "the peer closed early"
+        got += more
+    return got
+
+
+@contextlib.contextmanager
+def _sending(sock: socket.socket, *pieces: bytes):
+    """Send ``pieces`` from another thread (the socket holds less than they are)."""
+
+    def send() -> None:
+        for piece in pieces:
+            sock.sendall(piece)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        yield
+    finally:
+        sender.join(20)
+
+
+def test_a_large_message_is_read_in_place_and_those_after_it_follow(pair):
+    a, b = pair
+    big = bytes(range(256)) * 20_000  # 5 MB, over the in-place threshold
+    data = frame(b"small") + frame(big) + frame(b"after") + frame(b"x" * 10)
+    reader = FrameReader(b.fileno())
+    with _sending(a, data):
+        got = _read_messages(reader, b, 4)
+    assert [bytes(m) for m in got] == [b"small", big, b"after", b"x" * 10]
+    assert isinstance(got[1], bytearray)  # the buffer it was read into, not a copy
+
+
+def test_a_large_message_whose_long_header_arrives_in_pieces(pair):
+    a, b = pair
+    big = b"y" * (3 << 20)
+    data = struct.pack("!i", -1) + struct.pack("!Q", len(big)) + big + frame(b"z")
+    reader = FrameReader(b.fileno())
+    a.sendall(data[:3])
+    assert reader.read() == []
+    a.sendall(data[3:9])
+    assert reader.read() == []
+    with _sending(a, data[9:]):
+        got = _read_messages(reader, b, 2)
+    assert [bytes(m) for m in got] == [big, b"z"]
+
+
+def test_the_peer_closing_inside_a_large_message(pair):
+    a, b = pair
+    reader = FrameReader(b.fileno())
+    a.sendall(frame(b"w" * (2 << 20))[:100_000])  # the header and a part: fits the socket
+    a.shutdown(socket.SHUT_WR)
+    import select
+
+    got: list | None = []
+    while got == []:
+        select.select([b], [], [], 20)
+        got = reader.read()
+    assert got is None
