@@ -230,3 +230,20 @@ def pid_task(name: str = "pid_task", **fields: Any) -> Any:
         return os.getpid()
 
     return tagged(name, task, **fields)
+
+
+def ending_blocker(name: str, ev: Any, ended: list[str], **fields: Any) -> Any:
+    """A thread task like :func:`blocker` that appends ``name`` to ``ended`` as it returns.
+
+    Shows when a task that cannot be killed (a thread) really ended: a list
+    is shared with a thread task only, not with a worker process.
+    """
+
+    def task(*, ev: Any) -> tuple[str, bool]:
+        try:
+            return (name, ev.wait(EVENT_TIMEOUT))
+        finally:
+            ended.append(name)
+
+    kwargs = {**fields.pop("kwargs", {}), "ev": ev}
+    return tagged(name, task, kwargs=kwargs, **fields)

@@ -23,6 +23,7 @@ from helpers import (
     EVENT_TIMEOUT,
     blocker,
     by_task,
+    ending_blocker,
     file_blocker,
     marker,
     new_event,
@@ -43,19 +44,22 @@ from pexen import sched
 HOW_TO_LEAVE = ("break", "close", "exception", "keyboard_interrupt")
 
 
-def consume_then_leave(s, pool, how: str, first, leaving=None) -> tuple[list, float]:
+def consume_then_leave(s, pool, how: str, first, leaving=None, settle=None) -> tuple[list, float]:
     """Iterate ``s.run(pool)`` and leave the loop at ``first``'s result.
 
-    ``leaving`` (an Event) is set just before. Returns the results seen and
-    how long leaving took (seconds).
+    There, ``settle()`` (when given) is called first, then ``leaving`` (an
+    Event) is set. Returns the results seen and how long leaving took
+    (seconds).
     """
     leaving = leaving or threading.Event()
+    settle = settle or (lambda: None)
     seen = []
     t0 = None
     if how == "break":
         for res in s.run(pool):  # the generator is dropped at the break
             seen.append(res)
             if res.task is first:
+                settle()
                 leaving.set()
                 t0 = time.perf_counter()
                 break
@@ -64,6 +68,7 @@ def consume_then_leave(s, pool, how: str, first, leaving=None) -> tuple[list, fl
         for res in gen:
             seen.append(res)
             if res.task is first:
+                settle()
                 leaving.set()
                 t0 = time.perf_counter()
                 gen.close()
@@ -72,6 +77,7 @@ def consume_then_leave(s, pool, how: str, first, leaving=None) -> tuple[list, fl
             for res in s.run(pool):
                 seen.append(res)
                 if res.task is first:
+                    settle()
                     leaving.set()
                     t0 = time.perf_counter()
                     raise RuntimeError("the consumer failed")
@@ -80,6 +86,7 @@ def consume_then_leave(s, pool, how: str, first, leaving=None) -> tuple[list, fl
             for res in s.run(pool):
                 seen.append(res)
                 if res.task is first:
+                    settle()
                     leaving.set()
                     t0 = time.perf_counter()
                     raise KeyboardInterrupt
@@ -117,17 +124,24 @@ def test_leaving_the_loop_cancels_the_run(how, pool_kind, tmp_path, leak_snapsho
     first = returning("first", priority=-2)
     markers = [marker(f"m{i:02}", tmp_path, priority=0) for i in range(20)]
     ev = threading.Event()
+    ended: list[str] = []  # the thread tasks that returned
     if pool_kind == "process":
         stuck = [sleeper("stuck1", priority=-1), sleeper("stuck2", priority=-1)]
     else:
-        stuck = [blocker("stuck1", ev, priority=-1), blocker("stuck2", ev, priority=-1)]
+        stuck = [ending_blocker(f"stuck{i}", ev, ended, priority=-1) for i in (1, 2)]
     s = sched.Sched([first, *stuck, *markers])
     pool = new_pool(pool_kind, workers=2, spare=1)
+
+    def both_stuck_running():
+        # else a stuck task handed out but not begun is dropped, as it should
+        wait_for(lambda: running_started(s.status()) == set(stuck), what="both stuck running")
+
     leaving = threading.Event()
     releaser = release_when_left(s, leaving, ev) if pool_kind == "thread" else None
     try:
         with recorded_warnings() as rec:
-            seen, took = consume_then_leave(s, pool, how, first, leaving)
+            seen, took = consume_then_leave(s, pool, how, first, leaving, both_stuck_running)
+        ended_on_return = sorted(ended)
     finally:
         ev.set()
         if releaser is not None:
@@ -136,14 +150,15 @@ def test_leaving_the_loop_cancels_the_run(how, pool_kind, tmp_path, leak_snapsho
     assert task_names(seen) == ["first"]
     assert pexen_messages(rec) == []
     assert not s.status().active
+    # nothing else began: not even the task handed out ahead to a worker
+    assert started_markers(tmp_path) == []
     if pool_kind == "process":
-        # the stuck tasks were killed, not waited for, and nothing else began
+        # the stuck tasks were killed, not waited for
         assert leak_snapshot.extra_children(include_zombies=False) == []
-        assert started_markers(tmp_path) == []
     else:
-        # a thread pool lets the tasks it already runs finish; tasks handed
-        # out ahead may still begin, but no new dispatch happens
-        assert len(started_markers(tmp_path)) <= pool.workers + pool.spare
+        # a thread task cannot be killed: the run waited for both stuck
+        # tasks (released only once the run had stopped) before returning
+        assert ended_on_return == ["stuck1", "stuck2"]
 
 
 @pytest.mark.timeout(30)
@@ -175,8 +190,12 @@ def test_scheduler_and_pool_usable_after_cancel(pool_kind, tmp_path):
     assert sorted(task_names(results)) == ["first", "stuck"]
 
 
-def _cancel_scenario(pool_kind):
-    """Tasks for cancel(): a failure that would warn, quick tasks, two stuck, more."""
+def _cancel_scenario(pool_kind, directory, ended):
+    """Tasks for cancel(): a failure that would warn, quick tasks, two stuck, more.
+
+    The later tasks leave a marker in ``directory`` when they start; thread
+    tasks that were stuck append their name to ``ended`` as they return.
+    """
     ev = new_event("thread")  # only thread tasks wait on it
     fail = tagged("fail", lambda: 1 / 0, provides=["x"], claims=["L"], priority=-3)
     dep = returning("dep", requires=["x"])  # would be skipped: a warning
@@ -184,14 +203,15 @@ def _cancel_scenario(pool_kind):
     if pool_kind == "process":
         stuck = [sleeper("stuck1", priority=-1), sleeper("stuck2", priority=-1)]
     else:
-        stuck = [blocker("stuck1", ev, priority=-1), blocker("stuck2", ev, priority=-1)]
-    later = [returning(f"later{i}") for i in range(5)]
+        stuck = [ending_blocker(f"stuck{i}", ev, ended, priority=-1) for i in (1, 2)]
+    later = [marker(f"later{i}", directory) for i in range(5)]
     return ev, fail, dep, quick, stuck, later
 
 
 @pytest.mark.timeout(30)
-def test_cancel_from_another_thread(pool_kind, leak_snapshot):
-    ev, fail, dep, quick, stuck, later = _cancel_scenario(pool_kind)
+def test_cancel_from_another_thread(pool_kind, tmp_path, leak_snapshot):
+    ended: list[str] = []
+    ev, fail, dep, quick, stuck, later = _cancel_scenario(pool_kind, tmp_path, ended)
     s = sched.Sched([fail, dep, *quick, *stuck, *later])
     problems = []
 
@@ -220,6 +240,7 @@ def test_cancel_from_another_thread(pool_kind, leak_snapshot):
                 if canceller is None:
                     canceller = threading.Thread(target=cancel_when_stuck, name="test-canceller")
                     canceller.start()
+        ended_on_return = sorted(ended)
     finally:
         ev.set()
         if canceller is not None:
@@ -231,8 +252,11 @@ def test_cancel_from_another_thread(pool_kind, leak_snapshot):
     assert by_task(results)[fail].excinfo.type is ZeroDivisionError
     assert pexen_messages(rec) == []
     assert not s.status().active
+    assert started_markers(tmp_path) == []  # no later task began
     if pool_kind == "process":
         assert leak_snapshot.extra_children(include_zombies=False) == []
+    else:  # released at the cancel, waited for before the run returned
+        assert ended_on_return == ["stuck1", "stuck2"]
 
 
 def test_cancel_without_a_run_does_nothing(pool):
