@@ -204,11 +204,15 @@ def test_live_addition_validation_errors_change_nothing(pool):
             with pytest.raises(sched.DepcheckError) as exc_info:
                 s.add_tasks([good, needs_nothing_provides])
             assert "nope" in str(exc_info.value)
-            with pytest.raises(sched.MutexError):
+            with pytest.raises(
+                sched.MutexError, match=r"mutex.* has {'r'} in both claims and uses"
+            ):
                 s.add_tasks([good, mutex])
-            with pytest.raises((TypeError, sched.SchedulerError)):
+            with pytest.raises(TypeError, match=r"^Task 'not callable' is not callable$"):
                 s.add_tasks([good2, "not callable"])
-            with pytest.raises((TypeError, sched.SchedulerError)):
+            with pytest.raises(
+                TypeError, match=r"^Task .*bad_priority.*: priority 'high' cannot be compared with "
+            ):
                 s.add_tasks([good2, bad_priority])
             s.add_tasks([a, b])  # already there: added no second time
             errors.append("checked")
