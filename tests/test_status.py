@@ -14,6 +14,7 @@ import pytest
 from helpers import (
     EVENT_TIMEOUT,
     blocker,
+    by_task,
     end_messages,
     expected_end_messages,
     new_event,
@@ -175,19 +176,25 @@ def test_status_is_immutable(pool_kind):
 
 
 @pytest.mark.timeout(30)
-def test_status_counts_a_crash_and_its_held_lock():
-    ev = new_event("process")
-    crash = tagged(
-        "crash", lambda: __import__("os")._exit(3), claims=["A"], provides=["x"], priority=-1
-    )
+def test_status_counts_a_crash_and_its_held_lock(pool_kind):
+    # a process task kills its worker; a thread cannot die alone, so there the
+    # task raises instead: both are uncontrolled failures, seen alike
+    ev = new_event(pool_kind)
+    if pool_kind == "process":
+        body, lost_as = (lambda: __import__("os")._exit(3)), sched.WorkerLostError
+    else:
+        body, lost_as = (lambda: 1 / 0), ZeroDivisionError
+    crash = tagged("crash", body, claims=["A"], provides=["x"], priority=-1)
     keep = blocker("keep", ev)
     dep = returning("dep", requires=["x"])
     waits = returning("waits", claims=["A"])
     s = sched.Sched([crash, keep, dep, waits])
     seen = []
+    results = []
     with recorded_warnings() as rec:
         try:
-            for res in s.run(new_pool("process", workers=2)):
+            for res in s.run(new_pool(pool_kind, workers=2)):
+                results.append(res)
                 if res.task is crash:
                     seen.append(
                         wait_for(
@@ -202,4 +209,9 @@ def test_status_counts_a_crash_and_its_held_lock():
     assert st.finished == 1
     assert HeldLock("A", "claims", (crash,)) in st.held_locks
     assert dep in st.waiting_deps
+    assert st.waiting_locks == (WaitingTask(waits, frozenset(), frozenset({"A"})),)
     assert end_messages(pexen_messages(rec)) == expected_end_messages(skipped=1, locks=1)
+    res = by_task(results)
+    assert sorted(task_names(results)) == ["crash", "keep"]  # dep skipped, waits never ran
+    assert res[crash].excinfo.type is lost_as
+    assert res[keep].ret == ("keep", True)
