@@ -268,13 +268,14 @@ def test_cancel_without_a_run_does_nothing(pool):
 
 
 @pytest.mark.timeout(30)
-def test_cancel_from_the_loop_body(pool_kind):
+def test_cancel_from_the_loop_body(pool_kind, leak_snapshot):
     ev = threading.Event()
+    ended: list[str] = []  # the thread task that returned
     first = returning("first", priority=-1)
     if pool_kind == "process":
         stuck = sleeper("stuck", provides=["s"])
     else:
-        stuck = blocker("stuck", ev, provides=["s"])
+        stuck = ending_blocker("stuck", ev, ended, provides=["s"])
     # while the caller handles a result the run goes on: the rest waits for
     # stuck, so that nothing else can finish before the cancel
     rest = [returning(f"r{i}", requires=["s"]) for i in range(10)]
@@ -285,12 +286,19 @@ def test_cancel_from_the_loop_body(pool_kind):
             for res in s.run(new_pool(pool_kind, workers=2, spare=0)):
                 results.append(res)
                 if res.task is first:
+                    wait_for(lambda: running_started(s.status()) == {stuck}, what="stuck running")
                     s.cancel()
                     ev.set()
+        ended_on_return = list(ended)
     finally:
         ev.set()
     assert task_names(results) == ["first"]
     assert pexen_messages(rec) == []
+    assert not s.status().active
+    if pool_kind == "process":  # stuck was killed, not waited for
+        assert leak_snapshot.extra_children(include_zombies=False) == []
+    else:  # a thread cannot be killed: released at the cancel, waited for
+        assert ended_on_return == ["stuck"]
 
 
 @pytest.mark.timeout(30)
