@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import threading
 import time
 import warnings
@@ -156,3 +157,93 @@ def stamp_task(name: str, *, duration: float = 0.0) -> Any:
 def intervals_overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
     """Whether two closed [start, end] intervals overlap."""
     return a[0] < b[1] and b[0] < a[1]
+
+
+#: A process task meant to be killed (by a cancel or a timeout) sleeps this
+#: long: far longer than any test's hang guard, so a kill that does not
+#: happen shows.
+HANG = 120
+
+#: How often :func:`wait_for` and :func:`file_blocker` look again, in seconds.
+POLL = 0.005
+
+
+def wait_for(predicate: Any, timeout: float = EVENT_TIMEOUT, what: str = "a state") -> Any:
+    """Poll ``predicate()`` until it returns something true; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last: {value!r}")
+        time.sleep(POLL)
+
+
+def sleeper(name: str, **fields: Any) -> Any:
+    """A (process) task that sleeps :data:`HANG` seconds: until it is killed."""
+
+    def task() -> str:
+        time.sleep(HANG)
+        return name
+
+    return tagged(name, task, **fields)
+
+
+def file_blocker(name: str, path: Any, **fields: Any) -> Any:
+    """A task that waits until ``path`` exists (from any process), then returns its name."""
+
+    def task() -> str:
+        deadline = time.monotonic() + EVENT_TIMEOUT
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(POLL)
+        return name
+
+    return tagged(name, task, **fields)
+
+
+def marker(name: str, directory: Any, **fields: Any) -> Any:
+    """A task that leaves a file ``directory/name`` when it starts (seen from any process)."""
+    path = directory / name
+
+    def task() -> str:
+        path.write_text("started")
+        return name
+
+    return tagged(name, task, **fields)
+
+
+def started_markers(directory: Any) -> list[str]:
+    """The names of the :func:`marker` tasks that started, sorted."""
+    return sorted(p.name for p in directory.iterdir())
+
+
+def running_started(status: Any) -> set[Any]:
+    """The tasks of a ``RunStatus`` that run and have begun (not only handed out)."""
+    return {r.task for r in status.running if r.started is not None}
+
+
+def pid_task(name: str = "pid_task", **fields: Any) -> Any:
+    """A task returning the id of the process it runs in."""
+
+    def task() -> int:
+        return os.getpid()
+
+    return tagged(name, task, **fields)
+
+
+def ending_blocker(name: str, ev: Any, ended: list[str], **fields: Any) -> Any:
+    """A thread task like :func:`blocker` that appends ``name`` to ``ended`` as it returns.
+
+    Shows when a task that cannot be killed (a thread) really ended: a list
+    is shared with a thread task only, not with a worker process.
+    """
+
+    def task(*, ev: Any) -> tuple[str, bool]:
+        try:
+            return (name, ev.wait(EVENT_TIMEOUT))
+        finally:
+            ended.append(name)
+
+    kwargs = {**fields.pop("kwargs", {}), "ev": ev}
+    return tagged(name, task, kwargs=kwargs, **fields)

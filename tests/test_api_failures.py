@@ -16,13 +16,14 @@ from helpers import (
     end_messages,
     expected_end_messages,
     recorded_warnings,
+    returning,
     run_all,
+    tagged,
     task_names,
 )
 
 import pexen
 from pexen import sched
-from pexen.sched import meta
 
 
 class MyFail(sched.TaskFailError):
@@ -39,17 +40,6 @@ class ResultFail(sched.TaskFailError):
 
 class MyException(sched.TaskFailError):
     pass
-
-
-def _named(name, func, **fields):
-    func.__name__ = func.__qualname__ = name
-    if fields:
-        meta.assign_val(func, **fields)
-    return func
-
-
-def _ret(name, **fields):
-    return _named(name, lambda: name, **fields)
 
 
 # ----------------------------------------------------- seed: greet_exc & co.
@@ -168,8 +158,8 @@ def test_warnings_raised_in_the_iterating_thread(pool):
 
 
 def test_no_warning_on_a_clean_run(pool):
-    a = _ret("a", provides=["x"], claims=["r"])
-    b = _ret("b", requires=["x"], uses=["r"])
+    a = returning("a", provides=["x"], claims=["r"])
+    b = returning("b", requires=["x"], uses=["r"])
     _, msgs = run_all(sched.Sched([a, b]), pool)
     assert msgs == []
 
@@ -209,11 +199,11 @@ def test_excinfo_traceback_prints(pool):
 def test_uncontrolled_failure_skips_dependants_and_counts_tasks(pool):
     # two tasks need x (one name, two tasks), a third needs what one of them
     # provides: all three are skipped
-    f = _named("f", lambda: 1 / 0, provides=["x"])
-    d1 = _ret("d1", requires=["x"], provides=["y"])
-    d2 = _ret("d2", requires=["x"])
-    d3 = _ret("d3", requires=["y"])
-    ok = _ret("ok")
+    f = tagged("f", lambda: 1 / 0, provides=["x"])
+    d1 = returning("d1", requires=["x"], provides=["y"])
+    d2 = returning("d2", requires=["x"])
+    d3 = returning("d3", requires=["y"])
+    ok = returning("ok")
     results, msgs = run_all(sched.Sched([f, d1, d2, d3, ok]), pool)
     assert sorted(task_names(results)) == ["f", "ok"]
     assert by_task(results)[f].excinfo.type is ZeroDivisionError
@@ -221,10 +211,10 @@ def test_uncontrolled_failure_skips_dependants_and_counts_tasks(pool):
 
 
 def test_uncontrolled_failure_keeps_claims(make_pool):
-    f = _named("f", lambda: 1 / 0, claims=["r", "s"], priority=-1)
-    c = _ret("c", claims=["r"])
-    u = _ret("u", uses=["s"])
-    free = _ret("free", claims=["t"])
+    f = tagged("f", lambda: 1 / 0, claims=["r", "s"], priority=-1)
+    c = returning("c", claims=["r"])
+    u = returning("u", uses=["s"])
+    free = returning("free", claims=["t"])
     results, msgs = run_all(sched.Sched([f, c, u, free]), make_pool(workers=1))
     assert sorted(task_names(results)) == ["f", "free"]
     # tasks blocked only by a lock are not "skipped"
@@ -233,17 +223,17 @@ def test_uncontrolled_failure_keeps_claims(make_pool):
 
 def test_uncontrolled_failure_of_a_user_keeps_read_lock(make_pool):
     # a failed reader keeps its read lock: claimers stay out, readers may go
-    f = _named("f", lambda: 1 / 0, uses=["r"], priority=-1)
-    c = _ret("c", claims=["r"], priority=0)
-    u = _ret("u", uses=["r"], priority=1)
+    f = tagged("f", lambda: 1 / 0, uses=["r"], priority=-1)
+    c = returning("c", claims=["r"], priority=0)
+    u = returning("u", uses=["r"], priority=1)
     results, msgs = run_all(sched.Sched([f, c, u]), make_pool(workers=1))
     assert sorted(task_names(results)) == ["f", "u"]
     assert msgs == [LOCKS_MSG.format(1)]
 
 
 def test_held_locks_counted_by_resource(pool):
-    f1 = _named("f1", lambda: 1 / 0, uses=["r"])
-    f2 = _named("f2", lambda: 1 / 0, uses=["r", "q"])
+    f1 = tagged("f1", lambda: 1 / 0, uses=["r"])
+    f2 = tagged("f2", lambda: 1 / 0, uses=["r", "q"])
     results, msgs = run_all(sched.Sched([f1, f2]), pool)
     assert len(results) == 2
     assert msgs == [LOCKS_MSG.format(2)]
@@ -252,18 +242,18 @@ def test_held_locks_counted_by_resource(pool):
 def test_skipped_counts_tasks_behind_lock_blocked_provider(make_pool):
     # l is blocked forever by f's claim (not counted); d needs what l would
     # have provided (counted)
-    f = _named("f", lambda: 1 / 0, claims=["r"], priority=-1)
-    l_ = _ret("l", claims=["r"], provides=["y"])
-    d = _ret("d", requires=["y"])
+    f = tagged("f", lambda: 1 / 0, claims=["r"], priority=-1)
+    l_ = returning("l", claims=["r"], provides=["y"])
+    d = returning("d", requires=["y"])
     results, msgs = run_all(sched.Sched([f, l_, d]), make_pool(workers=1))
     assert task_names(results) == ["f"]
     assert sorted(msgs) == sorted([SKIP_MSG.format(1), LOCKS_MSG.format(1)])
 
 
 def test_other_provider_still_satisfies_after_failure(make_pool):
-    bad = _named("bad", lambda: 1 / 0, provides=["x"], priority=-1)
-    good = _ret("good", provides=["x"], priority=1)
-    d = _ret("d", requires=["x"], priority=0)
+    bad = tagged("bad", lambda: 1 / 0, provides=["x"], priority=-1)
+    good = returning("good", provides=["x"], priority=1)
+    d = returning("d", requires=["x"], priority=0)
     results, msgs = run_all(sched.Sched([bad, good, d]), make_pool(workers=1))
     assert sorted(task_names(results)) == ["bad", "d", "good"]
     assert msgs == []
@@ -289,13 +279,13 @@ def _controlled(deps_ok, locks_ok):
         shared["from_f"] = True
         raise sched.TaskFailError("controlled", deps_ok=deps_ok, locks_ok=locks_ok)
 
-    f = _named("f", f, provides=["d"], claims=["r"], priority=-1)
+    f = tagged("f", f, provides=["d"], claims=["r"], priority=-1)
 
     def dep(shared):
         return dict(shared)
 
-    dep = _named("dep", dep, requires=["d"])
-    lock = _ret("lock", claims=["r"])
+    dep = tagged("dep", dep, requires=["d"])
+    lock = returning("lock", claims=["r"])
     return f, dep, lock
 
 
@@ -322,9 +312,9 @@ def test_taskfailerror_defaults_both_ok(pool):
     def f():
         raise sched.TaskFailError()
 
-    f = _named("f", f, provides=["d"], claims=["r"], priority=-1)
-    dep = _ret("dep", requires=["d"])
-    lock = _ret("lock", claims=["r"])
+    f = tagged("f", f, provides=["d"], claims=["r"], priority=-1)
+    dep = returning("dep", requires=["d"])
+    lock = returning("lock", claims=["r"])
     results, msgs = run_all(sched.Sched([f, dep, lock]), pool)
     assert sorted(task_names(results)) == ["dep", "f", "lock"]
     assert msgs == []
@@ -336,8 +326,8 @@ def test_taskfailerror_subclass_carries_data(pool):
         err.extra = [1, 2, 3]
         raise err
 
-    f = _named("f", f, provides=["d"])
-    dep = _ret("dep", requires=["d"])
+    f = tagged("f", f, provides=["d"])
+    dep = returning("dep", requires=["d"])
     results, msgs = run_all(sched.Sched([f, dep]), pool)
     [res] = results
     assert res.excinfo.type is MyFail
@@ -352,7 +342,7 @@ def test_taskfailerror_subclass_with_own_constructor(pool):
     def f():
         raise ResultFail({"passed": 3, "failed": 1}, locks_ok=False)
 
-    f = _named("f", f, uses=["r"])
+    f = tagged("f", f, uses=["r"])
     results, msgs = run_all(sched.Sched([f]), pool)
     [res] = results
     assert res.excinfo.type is ResultFail
@@ -371,8 +361,8 @@ def test_task_fail_wrap_bare(pool):
     def greet_exc():
         raise ValueError("wrapped")
 
-    dep = _ret("dep", requires=["d"])
-    lock = _ret("lock", claims=["r"])
+    dep = returning("dep", requires=["d"])
+    lock = returning("lock", claims=["r"])
     results, msgs = run_all(sched.Sched([greet_exc, dep, lock]), pool)
     res = by_task(results)
     assert len(res) == 3
@@ -388,8 +378,8 @@ def test_task_fail_wrap_flags(deps_ok, locks_ok, pool):
     def greet_exc2():
         raise ValueError("wrapped")
 
-    dep = _ret("dep", requires=["d"])
-    lock = _ret("lock", claims=["r"])
+    dep = returning("dep", requires=["d"])
+    lock = returning("lock", claims=["r"])
     results, msgs = run_all(sched.Sched([greet_exc2, dep, lock]), pool)
     res = by_task(results)
     assert issubclass(res[greet_exc2].excinfo.type, sched.TaskFailError)
@@ -414,7 +404,7 @@ def test_task_fail_wrap_reraise_with_flags(pool):
     def greet_exc4():
         raise ValueError("wrapped")
 
-    dep = _ret("dep", requires=["d"])
+    dep = returning("dep", requires=["d"])
     results, msgs = run_all(sched.Sched([greet_exc4, dep]), pool)
     assert [r.excinfo.type for r in results] == [MyException]
     assert msgs == [SKIP_MSG.format(1)]
@@ -470,7 +460,7 @@ def test_task_fail_wrap_under_func_meta_keeps_metadata(pool):
     def inner():
         raise ValueError("x")
 
-    dep = _ret("dep", requires=["d"])
+    dep = returning("dep", requires=["d"])
     results, msgs = run_all(sched.Sched([inner, dep]), pool)
     assert task_names(results) == ["inner"]
     assert msgs == [SKIP_MSG.format(1)]
@@ -481,7 +471,7 @@ def test_task_fail_wrap_lets_taskfailerror_through(pool):
     def raises_own():
         raise MyFail("mine", locks_ok=False)
 
-    raises_own = _named("raises_own", raises_own, claims=["r"])
+    raises_own = tagged("raises_own", raises_own, claims=["r"])
     results, msgs = run_all(sched.Sched([raises_own]), pool)
     assert results[0].excinfo.type is MyFail
     assert end_messages(msgs) == [LOCKS_MSG.format(1)]

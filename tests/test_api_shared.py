@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import by_task, run_all, task_names
+from helpers import by_task, run_all, tagged, task_names
 
 from pexen import sched
 from pexen.sched import meta
@@ -136,13 +136,6 @@ def test_add_shared_accumulates_and_overrides():
     assert res.ret == {"a": 1, "b": 3, "c": 4}
 
 
-def _named(name, func, **fields):
-    func.__name__ = func.__qualname__ = name
-    if fields:
-        meta.assign_val(func, **fields)
-    return func
-
-
 def _writer(name, **fields):
     """A task that records what it saw and writes its own key."""
 
@@ -152,7 +145,7 @@ def _writer(name, **fields):
         shared["last"] = name
         return seen
 
-    return _named(name, t, **fields)
+    return tagged(name, t, **fields)
 
 
 def test_unrelated_tasks_are_never_touched(make_pool):
@@ -194,7 +187,7 @@ def test_shared_merges_from_several_requirements_in_finish_order(make_pool):
     def read_last(shared):
         return shared["last"]
 
-    d = _named("d", read_last, requires=["x", "y"], priority=2)
+    d = tagged("d", read_last, requires=["x", "y"], priority=2)
     a2 = _writer("a", provides=["x"], priority=0)
     b2 = _writer("b", provides=["y"], priority=1)
     res = by_task(sched.Sched([d, b2, a2]).run(make_pool(workers=1, spare=0)))

@@ -21,7 +21,6 @@ import os
 import random
 import signal
 import threading
-import time
 from collections import Counter
 
 import pytest
@@ -33,9 +32,12 @@ from helpers import (
     named,
     new_pool,
     pexen_messages,
+    pid_task,
     recorded_warnings,
     returning,
     run_all,
+    sleeper,
+    tagged,
     task_names,
 )
 
@@ -43,9 +45,6 @@ import pexen
 from pexen import sched
 from pexen.sched import meta
 
-#: A process task "hanging" past its timeout sleeps this long: far longer
-#: than the test's hang guard, so a timeout that is not enforced shows.
-HANG = 120
 #: The timeout given to tasks that are meant to overstay it.
 SHORT = 0.3
 
@@ -111,32 +110,12 @@ def crasher(kind: str, name: str | None = None, **fields):
         body()
         return "survived"  # never reached
 
-    named(name or f"crash_{kind}", task)
-    if fields:
-        meta.assign_val(task, **fields)
-    return task
+    return tagged(name or f"crash_{kind}", task, **fields)
 
 
 def process_hanger(name: str = "hangs", timeout: float = SHORT, **fields):
     """A process task that sleeps far past its timeout."""
-
-    def task():
-        time.sleep(HANG)
-        return "woke up"
-
-    named(name, task)
-    meta.assign_val(task, timeout=timeout, **fields)
-    return task
-
-
-def pid_task(name: str, **fields):
-    def task():
-        return os.getpid()
-
-    named(name, task)
-    if fields:
-        meta.assign_val(task, **fields)
-    return task
+    return sleeper(name, timeout=timeout, **fields)
 
 
 def assert_worker_lost(res, says: str) -> None:
@@ -179,8 +158,7 @@ class ThreadHang:
             finally:
                 returned.set()
 
-        self.task = named(name, task)
-        meta.assign_val(task, timeout=timeout, **fields)
+        self.task = tagged(name, task, timeout=timeout, **fields)
 
     def release(self) -> None:
         self.release_ev.set()

@@ -1,4 +1,4 @@
-"""The legacy standalone pool API (SPEC 8), on both pools.
+"""The legacy standalone pool API, on both pools.
 
 ``register(tasks)``, ``start()``, ``submit(task, shared={})``,
 ``iter_results()``, ``shutdown(wait=...)``, ``alive()``, ``empty()``,
@@ -13,30 +13,26 @@ import signal
 import threading
 
 import pytest
-from helpers import EVENT_TIMEOUT, by_task, named, new_event, new_pool, returning, task_names
+from helpers import (
+    EVENT_TIMEOUT,
+    blocker,
+    by_task,
+    new_event,
+    new_pool,
+    pid_task,
+    returning,
+    task_names,
+)
 
 from pexen import sched
 from pexen.sched import meta
 from pexen.sched.pool import PoolError
 
 
-def blocker(name: str, ev):
-    def task(*, ev):
-        return (name, ev.wait(EVENT_TIMEOUT))
-
-    named(name, task)
-    meta.assign_val(task, kwargs={"ev": ev})
-    return task
-
-
 def shared_task(shared):
     shared["seen"] = dict(shared)
     shared["by"] = "shared_task"
     return sorted(shared["seen"])
-
-
-def pid_task():
-    return os.getpid()
 
 
 def crash_sigkill():
@@ -57,6 +53,15 @@ def drain_and_stop(pool) -> None:
 
 
 # ------------------------------------------------------------ basic cycle
+
+
+def test_pool_classes_and_defaults():
+    for cls in (sched.pool.ThreadWorkerPool, sched.pool.ProcessWorkerPool):
+        p = cls()
+        assert not p.alive()
+        p = cls(workers=3, spare=0)
+        assert not p.alive()
+    assert issubclass(PoolError, sched.SchedulerError)
 
 
 def test_register_start_submit_iterate_shutdown(make_pool):
@@ -86,20 +91,28 @@ def test_register_start_submit_iterate_shutdown(make_pool):
         assert res[t] == sched.TaskRes(t, {}, i, None)
 
 
-def test_submit_with_shared(make_pool):
+def test_submit_with_shared_and_kwargs(make_pool):
+    @meta.func_meta(kwargs={"k": 2})
+    def with_kwargs(*, k):
+        return k * 2
+
     pool = make_pool()
-    pool.register([shared_task])
+    pool.register([shared_task, with_kwargs])
     pool.start()
     try:
         preset = {"a": 1}
         pool.submit(shared_task, preset)
         pool.submit(shared_task)  # shared defaults to an empty dict
         pool.submit(shared_task, shared={"b": 2})
+        pool.submit(with_kwargs)
         results = list(pool.iter_results())
     finally:
         pool.shutdown(wait=True)
         list(pool.iter_results())
     assert preset == {"a": 1}  # the caller's dict is not the task's
+    (kw,) = [r for r in results if r.task is with_kwargs]
+    assert kw == sched.TaskRes(with_kwargs, {}, 4, None)
+    results = [r for r in results if r is not kw]
     assert sorted(tuple(r.ret) for r in results) == [(), ("a",), ("b",)]
     for r in results:
         assert r.task is shared_task
@@ -168,26 +181,30 @@ def test_task_failure_in_standalone_use(make_pool):
 
 
 @pytest.mark.timeout(30)
-def test_full_and_empty(pool_kind):
+@pytest.mark.parametrize("workers, spare", [(2, 1), (1, 1)], ids=["w2s1", "w1s1"])
+def test_full_and_empty(pool_kind, workers, spare):
     ev = new_event(pool_kind)
-    blockers = [blocker(f"b{i}", ev) for i in range(3)]
-    pool = new_pool(pool_kind, workers=2, spare=1)
+    size = workers + spare
+    blockers = [blocker(f"b{i}", ev) for i in range(size)]
+    pool = new_pool(pool_kind, workers=workers, spare=spare)
     pool.register(blockers)
     pool.start()
     try:
         assert pool.empty() and not pool.full()
-        pool.submit(blockers[0])
-        pool.submit(blockers[1])
+        for b in blockers[:-1]:
+            pool.submit(b)
         assert not pool.empty() and not pool.full()
-        pool.submit(blockers[2])  # workers + spare unfinished
+        pool.submit(blockers[-1])  # workers + spare unfinished
         assert pool.full() and not pool.empty()
         ev.set()
         results = list(pool.iter_results())
         assert pool.empty() and not pool.full()
+        pool.shutdown(wait=True)
+        assert pool.empty()
     finally:
         ev.set()
         drain_and_stop(pool)
-    assert sorted(r.ret for r in results) == [("b0", True), ("b1", True), ("b2", True)]
+    assert sorted(r.ret for r in results) == [(f"b{i}", True) for i in range(size)]
 
 
 @pytest.mark.timeout(30)
@@ -238,6 +255,23 @@ def test_shutdown_wait_false_stops_after_last_result(pool_kind):
     assert sorted(task_names(results)) == ["b", "t0", "t1", "t2"]
 
 
+def test_shutdown_from_inside_the_results_loop(pool_kind):
+    # the legacy idiom: shutdown() once the last expected result came; the
+    # loop then ends and the workers stop. Twice: a stopped pool starts again.
+    t = returning("again")
+    pool = new_pool(pool_kind)
+    for _ in range(2):
+        pool.register([t])
+        pool.start()
+        pool.submit(t)
+        results = []
+        for res in pool.iter_results():
+            results.append(res)
+            pool.shutdown()
+        assert [r.ret for r in results] == ["again"]
+        assert not pool.alive()
+
+
 def test_shutdown_of_an_idle_pool(make_pool):
     pool = make_pool()
     pool.shutdown()  # never started: nothing to do
@@ -252,7 +286,7 @@ def test_shutdown_of_an_idle_pool(make_pool):
 # -------------------------------------------------------- legacy errors
 
 
-def test_register_while_running(make_pool):
+def test_register_while_running(make_pool, pool_kind):
     a, b = returning("a"), returning("b")
     pool = make_pool()
     pool.register([a])
@@ -260,9 +294,21 @@ def test_register_while_running(make_pool):
     try:
         with pytest.raises(PoolError, match=r"^Cannot register tasks while the pool is running$"):
             pool.register([b])
+        if pool_kind == "process":  # the refused registration left b unknown
+            with pytest.raises(PoolError, match=r"^Cannot submit unregistered task "):
+                pool.submit(b)
     finally:
         pool.shutdown(wait=True)
-    pool.register([b])  # fine once stopped
+    pool.register([b])  # fine once stopped, and it counts: b runs next time
+    pool.start()
+    try:
+        pool.submit(a)
+        pool.submit(b)
+        results = list(pool.iter_results())
+    finally:
+        pool.shutdown(wait=True)
+    assert sorted(task_names(results)) == ["a", "b"]
+    assert all(r.excinfo is None for r in results)
 
 
 def test_restart_a_running_pool(make_pool):
@@ -295,6 +341,14 @@ def test_submit_unregistered_task_process_pool():
 def test_thread_pool_takes_unregistered_tasks():
     a, stranger = returning("a"), returning("stranger")
     pool = new_pool("thread")
+    pool.start()  # nothing registered at all
+    try:
+        pool.submit(stranger)
+        results = list(pool.iter_results())
+    finally:
+        pool.shutdown(wait=True)
+    assert [r.ret for r in results] == ["stranger"]
+    pool = new_pool("thread")
     pool.register([a])
     pool.start()
     try:
@@ -315,10 +369,6 @@ def test_submit_to_a_pool_not_started(make_pool):
     assert not pool.alive()
 
 
-def test_pool_error_is_a_scheduler_error():
-    assert issubclass(PoolError, sched.SchedulerError)
-
-
 # ------------------------------------------------------- crash containment
 
 
@@ -328,8 +378,9 @@ def test_pool_error_is_a_scheduler_error():
 )
 def test_crash_in_standalone_use(crash, says):
     oks = [returning(f"ok{i}") for i in range(4)]
+    pid = pid_task()
     pool = new_pool("process", workers=2, spare=1)
-    pool.register([crash, pid_task, *oks])
+    pool.register([crash, pid, *oks])
     pool.start()
     try:
         pool.submit(crash)
@@ -339,7 +390,7 @@ def test_crash_in_standalone_use(crash, says):
         # the pool goes on: its workers (one of them replaced) take more
         assert pool.alive()
         for _ in range(4):
-            pool.submit(pid_task)
+            pool.submit(pid)
         pool.submit(crash)
         pool.submit(oks[0])
         second = list(pool.iter_results())
@@ -355,7 +406,7 @@ def test_crash_in_standalone_use(crash, says):
     assert len(second) == 6
     assert all(r.excinfo is None for r in second if r.task is not crash)
     assert [r.excinfo.type for r in second if r.task is crash] == [sched.WorkerLostError]
-    assert all(r.ret != os.getpid() for r in second if r.task is pid_task)
+    assert all(r.ret != os.getpid() for r in second if r.task is pid)
 
 
 @pytest.mark.timeout(30)
@@ -456,9 +507,18 @@ def test_two_pools_in_use_at_once(pool_kind):
 
 def test_threads_of_a_thread_pool_are_gone_after_shutdown():
     before = set(threading.enumerate())
+    a = returning("a")
     pool = new_pool("thread", workers=3)
-    pool.register([returning("a")])
+    pool.register([a])
     pool.start()
-    assert len(set(threading.enumerate()) - before) >= 3
+    started = set(threading.enumerate()) - before
+    assert len(started) >= 3
+    pool.submit(a)
     pool.shutdown(wait=True)
     assert not pool.alive()
+    # shutdown stopped every thread the pool had started (join: a thread
+    # may still be on its way out when stop() returned)
+    for thread in started:
+        thread.join(EVENT_TIMEOUT)
+    assert [t.name for t in started if t.is_alive()] == []
+    assert task_names(pool.iter_results()) == ["a"]
