@@ -14,7 +14,6 @@ left after each test.
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 
@@ -316,27 +315,3 @@ def test_hundred_tasks_cancelled_halfway(pool_kind, leak_snapshot):
     assert not s.status().active
     if pool_kind == "process":
         assert leak_snapshot.extra_children(include_zombies=False) == []
-
-
-@pytest.mark.timeout(60)
-def test_measure_cancel_latency_process_pool():
-    # not a performance assertion: printed for the record (pytest -s)
-    pool = new_pool("process", workers=2, spare=1)
-    first = returning("first", priority=-1)
-    stuck = [sleeper("stuck1"), sleeper("stuck2")]
-    s = sched.Sched([first, *stuck])
-    took = []
-    for _ in range(20):
-        gen = s.run(pool)
-        res = next(gen)
-        assert res.task is first
-        wait_for(lambda: running_started(s.status()) == set(stuck), what="both tasks running")
-        t0 = time.perf_counter()
-        gen.close()
-        took.append(time.perf_counter() - t0)
-    median = statistics.median(took)
-    print(
-        f"\ncancel (gen.close() with 2 process tasks running), 20 runs: "
-        f"median {median * 1000:.1f} ms, min {min(took) * 1000:.1f} ms, "
-        f"max {max(took) * 1000:.1f} ms"
-    )
