@@ -2,8 +2,8 @@
 
 Every test is checked for leftovers: a thread, a child process or a pykka actor
 that was not there before the test and is still there shortly after it fails
-the test (SPEC 3: "its workers (threads, processes) are gone before control
-returns, nothing is left behind").
+the test: a run's workers (threads, processes) are gone before control
+returns to its caller, and nothing is left behind.
 """
 
 from __future__ import annotations

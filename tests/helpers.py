@@ -22,7 +22,7 @@ from pexen.sched import meta
 
 POOL_KINDS = ("thread", "process")
 
-#: The two end-of-run warnings of SPEC section 6.
+#: The two end-of-run warnings (README: "Failures").
 SKIP_MSG = "{} tasks skipped due to unmet deps caused by parent exception"
 LOCKS_MSG = "{} locks still held at exit due to parent exception"
 

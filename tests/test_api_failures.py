@@ -1,4 +1,4 @@
-"""SPEC 6: failing tasks, controlled failures and the end-of-run warnings."""
+"""Failing tasks, controlled failures and the end-of-run warnings."""
 
 from __future__ import annotations
 

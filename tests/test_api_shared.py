@@ -1,4 +1,4 @@
-"""SPEC 5: shared state, as in the seed's worked example."""
+"""Shared state, as in the seed's worked example."""
 
 from __future__ import annotations
 

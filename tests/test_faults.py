@@ -6,7 +6,7 @@
 - A task over its ``timeout`` is reported as ``TaskTimeoutError``: a process
   task is killed, a thread task abandoned (its thread goes on; a fresh worker
   takes its place).
-- Both are uncontrolled failures (SPEC 6): dependants skipped, locks held,
+- Both are uncontrolled failures: dependants skipped, locks held,
   both counted in the end-of-run ``PexenWarning``.
 
 Every hanging thread task here waits on a ``threading.Event`` that the test
