@@ -9,52 +9,90 @@ from pexen.vocab.errors import DepcheckError
 
 from .taskspec import TaskSpec
 
-__all__ = ["check_satisfiable", "unrequired_provides"]
+__all__ = ["DepChecker", "check_satisfiable", "unrequired_provides"]
 
 
 def _sorted(names: Iterable[Hashable]) -> list[Hashable]:
     return sorted(names, key=repr)
 
 
-def check_satisfiable(specs: Iterable[TaskSpec]) -> None:
-    """Raise :class:`DepcheckError` unless every task could eventually run.
+class DepChecker:
+    """The static check that every ``requires`` can be met, kept across additions.
 
-    Simulates the run in O(tasks + edges): a task runs once all its
-    ``requires`` are provided, and then provides its ``provides``. What remains
-    unmet is either required but never provided, or provided only by tasks on
-    a dependency cycle, which the message then spells out.
-    ``DepcheckError.remain`` maps each unmet name to the tasks requiring it.
+    :meth:`add` takes a batch of tasks and costs O(batch + its edges), whatever
+    the number of tasks added before: it keeps the names that tasks already
+    accepted provide (every one of those tasks can run, so their names will
+    be provided) and the names they require. A task of the batch
+    can run once each of its ``requires`` is such a name or is provided by a
+    task of the batch that can run; a batch with a task that cannot is
+    refused whole (:class:`DepcheckError`) and leaves the checker as it was.
     """
-    specs = list(specs)
-    waiting: dict[Hashable, list[TaskSpec]] = defaultdict(list)
-    unmet: dict[int, int] = {}
-    frontier: deque[TaskSpec] = deque()
-    for spec in specs:
-        unmet[spec.tid] = len(spec.requires)
-        for name in spec.requires:
-            waiting[name].append(spec)
-        if not spec.requires:
-            frontier.append(spec)
-    provided: set[Hashable] = set()
-    while frontier:
-        spec = frontier.popleft()
-        for name in spec.provides:
-            if name in provided:
-                continue
-            provided.add(name)
-            for dependant in waiting.pop(name, ()):
-                unmet[dependant.tid] -= 1
-                if unmet[dependant.tid] == 0:
-                    frontier.append(dependant)
-    if not waiting:
-        return
-    remain = {name: [s.func for s in tasks] for name, tasks in waiting.items()}
-    names = _sorted(remain)
-    msg = f"Unsatisfied requires remain: {names}"
-    cycle = _find_cycle(specs, set(waiting))
-    if cycle:
-        msg += f" (dependency cycle: {' -> '.join(repr(n) for n in cycle)})"
-    raise DepcheckError(msg, remain)
+
+    def __init__(self) -> None:
+        self._provided: set[Hashable] = set()  # by tasks that can run
+        self._required: set[Hashable] = set()  # by any task accepted
+
+    def add(self, batch: Iterable[TaskSpec]) -> None:
+        """Accept ``batch``, or raise :class:`DepcheckError` and accept nothing.
+
+        Simulates the batch's run: a task runs once all its ``requires`` are
+        provided, and then provides its ``provides``. What remains unmet is
+        either required but never provided, or provided only by tasks on a
+        dependency cycle, which the message then spells out.
+        ``DepcheckError.remain`` maps each unmet name to the tasks requiring it.
+        """
+        batch = list(batch)
+        provided = self._provided
+        waiting: dict[Hashable, list[TaskSpec]] = defaultdict(list)
+        unmet: dict[int, int] = {}
+        frontier: deque[TaskSpec] = deque()
+        for spec in batch:
+            missing = 0
+            for name in spec.requires:
+                if name not in provided:
+                    waiting[name].append(spec)
+                    missing += 1
+            unmet[spec.tid] = missing
+            if not missing:
+                frontier.append(spec)
+        added: list[Hashable] = []  # names first provided by this batch
+        while frontier:
+            spec = frontier.popleft()
+            for name in spec.provides:
+                if name in provided:
+                    continue
+                provided.add(name)
+                added.append(name)
+                for dependant in waiting.pop(name, ()):
+                    unmet[dependant.tid] -= 1
+                    if unmet[dependant.tid] == 0:
+                        frontier.append(dependant)
+        if waiting:
+            provided.difference_update(added)
+            remain = {name: [s.func for s in tasks] for name, tasks in waiting.items()}
+            msg = f"Unsatisfied requires remain: {_sorted(remain)}"
+            cycle = _find_cycle(batch, set(waiting))
+            if cycle:
+                msg += f" (dependency cycle: {' -> '.join(repr(n) for n in cycle)})"
+            raise DepcheckError(msg, remain)
+        for spec in batch:
+            self._required |= spec.requires
+
+    def unrequired(self, batch: Iterable[TaskSpec]) -> Iterator[tuple[TaskSpec, Hashable]]:
+        """Yield ``(spec, name)`` for each name a task of ``batch`` provides that
+        no task added so far requires (call it after :meth:`add`)."""
+        required = self._required
+        for spec in batch:
+            for name in _sorted(n for n in spec.provides if n not in required):
+                yield spec, name
+
+
+def check_satisfiable(specs: Iterable[TaskSpec]) -> None:
+    """Raise :class:`DepcheckError` unless every task of ``specs`` could run.
+
+    The check of :meth:`DepChecker.add` for one whole task set.
+    """
+    DepChecker().add(specs)
 
 
 def _find_cycle(specs: list[TaskSpec], unmet: set[Hashable]) -> list[Hashable]:
