@@ -11,12 +11,11 @@ import threading
 from collections.abc import Sequence
 from functools import partial
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pexen.state.taskspec import TaskSpec
 from pexen.vocab.errors import WorkerLostError
 
-from .mailbox import ResultMailbox
 from .messages import Reconnect, TaskDone, WorkerLost
 from .procworker import ProcessWorker
 from .slots import WorkerSlots
@@ -24,6 +23,9 @@ from .sources import ReaderThread
 from .watchdog import Watchdog, timeout_error
 from .wire import FrameReader, decode_outcome
 from .zygote import Zygote, describe_status
+
+if TYPE_CHECKING:
+    from .workerset import FailureSink, Reporter, WorkerActor, WorkerSet
 
 __all__ = ["ProcessWorkerSet"]
 
@@ -51,7 +53,7 @@ class ProcessWorkerSet:
         self._generation = [0] * workers
         self._timed_out: dict[int, int] = {}  # index -> tid killed for its timeout
         self._refs: list[ProcessWorker] = []
-        self._report_to: Any = None
+        self._report_to: Reporter  # set by launch, before any report
         self._reader: ReaderThread | None = None  # reads the processes' sockets
         self._watchdog = Watchdog(table, workers, self._slots.get, self._kill_timed_out)
         self._zygote = Zygote(table, self._slots)
@@ -66,7 +68,7 @@ class ProcessWorkerSet:
         pid, conn = self._zygote.spawn(index)
         return pid, conn, _pidfd(pid)
 
-    def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[Any]:
+    def launch(self, report_to: Reporter, failure_sink: FailureSink | None) -> list[WorkerActor]:
         self._report_to = report_to
         self._reader = ReaderThread()
         self._refs = [
@@ -74,7 +76,7 @@ class ProcessWorkerSet:
             for i, (_, conn, _) in enumerate(self._procs)
         ]
         for ref in self._refs:
-            ref.failure_sink = mailbox
+            ref.failure_sink = failure_sink
         for index, (_, conn, _) in enumerate(self._procs):
             self._read_socket(index, conn)
         return list(self._refs)
@@ -213,3 +215,7 @@ def _kill(pid: int, pidfd: int | None) -> None:
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
         else:
             os.kill(pid, signal.SIGKILL)
+
+
+if TYPE_CHECKING:  # mypy checks that the set keeps the pool protocol
+    _: type[WorkerSet] = ProcessWorkerSet

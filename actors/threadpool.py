@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pykka
 
 from pexen.state.taskspec import TaskSpec
 
-from .mailbox import ResultMailbox
 from .messages import WorkerLost
 from .threadworker import ThreadSlots, ThreadWorker
 from .watchdog import Watchdog, timeout_error
+
+if TYPE_CHECKING:
+    from .workerset import FailureSink, Reporter, WorkerActor, WorkerSet
 
 __all__ = ["ThreadWorkerSet"]
 
@@ -31,23 +33,23 @@ class ThreadWorkerSet:
         self._table = table
         self._cancelled = cancelled
         self._slots = ThreadSlots(workers)
-        self._refs: list[pykka.ActorRef[Any]] = []
+        self._refs: list[pykka.ActorRef[ThreadWorker]] = []
         self._abandoned: list[threading.Event] = []
         self._lock = threading.Lock()
-        self._report_to: Any = None
-        self._mailbox: ResultMailbox | None = None
+        self._report_to: Reporter  # set by launch, before any worker starts
+        self._failure_sink: FailureSink | None = None
         self._watchdog = Watchdog(table, workers, self._slots.get, self._timed_out)
 
-    def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[Any]:
-        self._report_to, self._mailbox = report_to, mailbox
+    def launch(self, report_to: Reporter, failure_sink: FailureSink | None) -> list[WorkerActor]:
+        self._report_to, self._failure_sink = report_to, failure_sink
         for index in range(self._count):
             self._start(index, 0)
         return list(self._refs)
 
-    def _start(self, index: int, generation: int) -> pykka.ActorRef[Any]:
+    def _start(self, index: int, generation: int) -> pykka.ActorRef[ThreadWorker]:
         abandoned = threading.Event()
         ref = ThreadWorker.start(
-            index, self._report_to, self._cancelled, self._mailbox, self._slots, generation,
+            index, self._report_to, self._cancelled, self._failure_sink, self._slots, generation,
             abandoned,
         )  # fmt: skip
         if index < len(self._refs):
@@ -86,3 +88,7 @@ class ThreadWorkerSet:
 
     def alive(self) -> bool:
         return any(ref.is_alive() for ref in self._refs)
+
+
+if TYPE_CHECKING:  # mypy checks that the set keeps the pool protocol
+    _: type[WorkerSet] = ThreadWorkerSet

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import PexenActor
-from .mailbox import ResultMailbox
 from .messages import RunTasks, TaskDone
 from .taskrun import run_task
+
+if TYPE_CHECKING:
+    from .workerset import FailureSink, Reporter
 
 __all__ = ["ThreadSlots", "ThreadWorker"]
 
@@ -69,9 +71,9 @@ class ThreadWorker(PexenActor):
     def __init__(
         self,
         index: int,
-        report_to: Any,
+        report_to: Reporter,
         cancelled: threading.Event,
-        mailbox: ResultMailbox | None = None,
+        failure_sink: FailureSink | None = None,
         slots: ThreadSlots | None = None,
         generation: int = 0,
         abandoned: threading.Event | None = None,
@@ -80,7 +82,7 @@ class ThreadWorker(PexenActor):
         self._index = index
         self._report_to = report_to
         self._cancelled = cancelled
-        self.failure_sink = mailbox
+        self.failure_sink = failure_sink
         self._slots = slots
         self._generation = generation
         self.abandoned = abandoned or threading.Event()

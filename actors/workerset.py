@@ -1,48 +1,218 @@
-"""The workers of one pool while it runs: actors, and processes behind them.
+"""The pool protocol: what a pool implements so that the engine runs tasks on it.
 
-A worker set supervises its workers as an OTP supervisor would: a worker
-that dies (or whose task overstays its timeout) is reported to the planner as
-:class:`~actors.messages.WorkerLost`, with the task it was running, and
-replaced by a fresh one under the same index.
+This page is the whole contract. The thread pool (:mod:`actors.threadpool`)
+and the process pool (:mod:`actors.processpool`) implement it; a new pool (a
+dask cluster, say) is one more implementation, written from this page.
+
+Parties (the drawing in :mod:`actors` shows where they sit)::
+
+    Engine ---make_workers(table, cancelled)---> WorkerSet      (the pool's, one per run)
+    Engine ---launch(planner, mailbox)---------> WorkerSet ---> [WorkerActor 0..n-1]
+    Planner ---tell(RunTasks)------------------> WorkerActor i  (runs them, in order)
+    WorkerActor i / WorkerSet ---tell(TaskDone)--> Reporter (the planner)
+    WorkerSet ---tell(WorkerLost)----------------> Reporter (a worker died or timed out)
+    an actor whose handler raised ---end(RunEnded)--> FailureSink (the result mailbox)
+
+Messages crossing the boundary (frozen dataclasses of :mod:`actors.messages`)::
+
+    RunTasks(items, generation)     planner -> worker actor: ``items`` is
+                                    ((TaskSpec, shared dict), ...), to run in order
+    TaskDone(worker, outcomes)      worker (or its set) -> reporter: (Outcome, ...)
+                                    of tasks that ended, in hand-out order
+    Outcome(tid, ret, shared, excinfo, deps_ok, locks_ok)
+                                    how one task ended: what run_task returns
+    WorkerLost(worker, generation, culprit, error, replacement)
+                                    worker set -> reporter: a worker was lost, with
+                                    the task it ran; who took its index
+    RunEnded(0, 0, error)           an actor whose handler raised -> failure sink:
+                                    the run ends with ``error``
+
+A message's payload (a shared dict, a return value) belongs to its receiver
+once sent. Tasks are named by ``tid``, their index in the run's task table
+(``table[tid]`` is the :class:`~pexen.state.taskspec.TaskSpec`); workers by
+their index ``0..n-1`` in the list :meth:`WorkerSet.launch` returns, fixed for
+the run (``TaskDone.worker`` and ``WorkerLost.worker`` are that index).
+
+The rules:
+
+1. **Order.** A worker runs the items of its ``RunTasks`` in order, messages
+   in the order told, and reports each task's outcome once, as it ends, in
+   hand-out order (one ``TaskDone`` may carry several). A task that fails
+   before it can start (it cannot be sent to its worker) may be reported at
+   once, ahead of those before it. The planner ignores an outcome of a task it
+   no longer counts as out on that worker.
+2. **Generations.** Every index starts at generation 0; each replacement is
+   the next one (1, 2, ...). The planner stamps each ``RunTasks`` with the
+   generation it knows of for that index; a worker drops a ``RunTasks`` of
+   another generation (its tasks were handed out again, rule 3).
+3. **Loss.** When a worker dies, or its task runs past ``TaskSpec.timeout``,
+   the set tells ``WorkerLost`` once: ``culprit`` is the tid the worker was
+   running (``None``: it was idle), which fails with ``error``
+   (:class:`~pexen.vocab.errors.WorkerLostError`,
+   :class:`~pexen.vocab.errors.TaskTimeoutError`). Every other task handed to
+   that index and not yet reported *never started and never will*: the
+   planner hands it out again (still holding its locks). So, before telling
+   ``WorkerLost``: report what the lost worker did report (its outcomes
+   first), make sure it starts nothing more, and have the replacement take
+   ``RunTasks`` of the new ``generation``. ``replacement`` is the new actor
+   when the replacement is one (the planner tells it from then on), ``None``
+   when the same actor now drives a new worker. ``generation=None``: it
+   could not be replaced; the index gets nothing more, and once every index
+   is lost the run ends with ``error``.
+4. **Cancel and close.** ``cancelled`` (given to ``make_workers``) is set
+   when the run is cancelled: start no task from then on, and report none
+   that did not start. ``close(kill=False)`` stops the workers once the tasks
+   handed out have ended (at the end of a run there are none);
+   ``close(kill=True)`` abandons them: a process is killed at once, a thread
+   (which cannot be) is waited for, the tasks not begun are dropped.
+   Neither reports an abandoned task. After ``close`` returns the set tells
+   the reporter nothing more.
+5. **Threads.** The planner is a passive actor (:class:`~actors.base.PassiveActor`):
+   telling it runs it right there, in the teller's thread, or queues the
+   message for the thread already in it. So: tell the reporter from any
+   thread, but never while holding a lock that a worker actor's ``tell`` or
+   a method of the set takes; a worker actor's ``tell`` runs inside the
+   planner, in whichever thread runs it, and must return at once, never
+   block and never raise.
+
+Writing a pool (the checklist):
+
+- A factory ``make_workers(table, cancelled) -> WorkerSet`` (:data:`MakeWorkers`;
+  the facade's pool object provides it as ``_worker_set``). It runs before any
+  thread of the run: fork there, if at all. Read ``table``, never write it;
+  it grows during the run (:meth:`WorkerSet.enforce_timeouts` tells when).
+- ``launch``: start ``n >= 1`` workers, return their actors in index order,
+  keep ``report_to``; set each actor's ``failure_sink`` (pexen's actor kinds
+  in :mod:`actors.base` end the run through it when a handler raises).
+- A worker actor: ``tell(RunTasks)`` queues the items (rule 2 first); a
+  worker runs each with :func:`actors.taskrun.run_task` (in another process:
+  run it there and bring the :class:`Outcome` back, :mod:`actors.wire`) and
+  tells ``TaskDone(index, (outcome,))``; ``stop()`` ends it.
+- Supervision: a dead worker or a task over its timeout is rule 3
+  (:class:`actors.watchdog.Watchdog` finds the latter; its
+  :func:`~actors.watchdog.timeout_error` is the error). Keep what each worker
+  runs now (:mod:`actors.slots`) for :meth:`WorkerSet.current`, and for the
+  culprit.
+- ``close``, ``alive``: rule 4.
+- Check it: mypy must accept your set where a :class:`WorkerSet` is expected,
+  and ``tests/unit/test_pool_protocol.py`` shows a run through
+  :class:`actors.engine.Engine` with a pool written from this page.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
 
-from .mailbox import ResultMailbox
+from pexen.state.taskspec import TaskSpec
 
-__all__ = ["ProcessWorkerSet", "ThreadWorkerSet", "WorkerSet"]
+from .messages import Outcome, RunEnded, RunTasks, TaskDone, WorkerLost
+
+__all__ = [
+    "FailureSink",
+    "MakeWorkers",
+    "Outcome",
+    "ProcessWorkerSet",
+    "Reporter",
+    "RunTasks",
+    "TaskDone",
+    "ThreadWorkerSet",
+    "WorkerActor",
+    "WorkerLost",
+    "WorkerSet",
+]
 
 
+@runtime_checkable
+class Reporter(Protocol):
+    """Where workers report: the run's planner (in a standalone pool, a queue)."""
+
+    def tell(self, message: TaskDone | WorkerLost) -> None:
+        """Take ``message``; may run the planner right there (rule 5)."""
+        ...
+
+
+@runtime_checkable
+class FailureSink(Protocol):
+    """Where an actor whose handler raised ends the run: the result mailbox."""
+
+    def end(self, ended: RunEnded) -> None:
+        """End the run with ``ended`` (``RunEnded(0, 0, exc)``); never blocks."""
+        ...
+
+
+@runtime_checkable
+class WorkerActor(Protocol):
+    """One worker, as the planner sees it: takes :class:`RunTasks`."""
+
+    def tell(self, message: RunTasks) -> None:
+        """Queue ``message``'s tasks; returns at once, never raises (rule 5).
+
+        Called by the planner, from whichever thread runs it. A message of
+        another generation than the worker's is dropped (rule 2).
+        """
+        ...
+
+    def stop(self) -> object:
+        """Take no more messages (called by the worker set, at close)."""
+        ...
+
+
+@runtime_checkable
 class WorkerSet(Protocol):
-    """What a pool provides to a run: worker actors speaking the worker protocol.
+    """The workers of one run of a pool, and their supervisor.
 
-    Each actor takes :class:`~actors.messages.RunTasks` and reports
-    :class:`~actors.messages.TaskDone` with its index to ``report_to``; the
-    set reports :class:`~actors.messages.WorkerLost`. A future pool (a dask
-    cluster) is one more implementation of this protocol.
+    Built by the pool's :data:`MakeWorkers`; driven by the
+    :class:`~actors.engine.Engine` of the run (or by a standalone pool).
     """
 
-    def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[Any]:
-        """Start the worker actors, reporting to ``report_to``."""
+    def launch(self, report_to: Reporter, failure_sink: FailureSink | None) -> list[WorkerActor]:
+        """Start the workers; return their actors, worker ``i`` at index ``i``.
+
+        Called once, by the engine in the caller's thread, right after the set
+        was built and before the planner knows the workers. Workers and set
+        report to ``report_to`` from then on (rules 1-3), and give
+        ``failure_sink`` to their actors (``None``: a failure is only logged).
+        """
         ...
 
     def enforce_timeouts(self) -> None:
-        """Enforce timeouts of the tasks in the table (call again as it grows)."""
+        """Enforce ``TaskSpec.timeout`` of the tasks now in the table (rule 3).
+
+        Called by the engine in the caller's thread: after :meth:`launch`,
+        and after each growth of the table, before the planner learns of the
+        new tasks. Cheap when no new task has a timeout; never blocks.
+        """
         ...
 
     def current(self, index: int) -> tuple[int, float] | None:
-        """``(tid, started)`` of the task worker ``index`` runs, or ``None``."""
+        """``(tid, started)`` of the task worker ``index`` runs now, or ``None``.
+
+        ``started`` is ``time.monotonic()`` when it began. Called by the
+        engine's ``status()``, from any thread, at any time while the set is
+        open: read without blocking.
+        """
         ...
 
     def close(self, kill: bool) -> None:
-        """Stop the workers; with ``kill``, abandon the tasks they run."""
+        """Stop the workers; with ``kill``, abandon the tasks they have (rule 4).
+
+        Called once by the engine in the caller's thread, when the run ends
+        (``kill`` when cancelled, failed or broken off), also when
+        :meth:`launch` raised or was never called. Returns once the workers'
+        threads and processes are gone, except a thread that is still
+        inside an abandoned task.
+        """
         ...
 
     def alive(self) -> bool:
-        """Whether any worker (thread or process) is still alive."""
+        """Whether any worker (thread or process) is still alive; from any thread."""
         ...
+
+
+#: The pool's factory of a run's worker set: ``make_workers(table, cancelled)``.
+MakeWorkers = Callable[[Sequence[TaskSpec], threading.Event], WorkerSet]
 
 
 # The implementations live in modules of their own; imported here so that
