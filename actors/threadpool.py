@@ -11,7 +11,8 @@ import pykka
 from pexen.state.taskspec import TaskSpec
 
 from .messages import WorkerLost
-from .threadworker import ThreadSlots, ThreadWorker
+from .slots import ThreadSlots
+from .threadworker import ThreadWorker
 from .watchdog import Watchdog, timeout_error
 
 if TYPE_CHECKING:

@@ -3,56 +3,17 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from .base import PexenActor
 from .messages import RunTasks, TaskDone
+from .slots import ThreadSlots
 from .taskrun import run_task
 
 if TYPE_CHECKING:
     from .workerset import FailureSink, Reporter
 
-__all__ = ["ThreadSlots", "ThreadWorker"]
-
-
-class ThreadSlots:
-    """What each thread worker runs now, by index and generation.
-
-    A worker that was abandoned (its task timed out) keeps running in its
-    thread; its generation is then stale, so its writes are ignored and the
-    slot belongs to the fresh worker that took its index. Workers write
-    without a lock (one list item, atomic); only :meth:`retire` takes one.
-    """
-
-    def __init__(self, count: int) -> None:
-        self._lock = threading.Lock()
-        self._generation = [0] * count
-        self._current: list[tuple[int, int, float] | None] = [None] * count
-
-    def begin(self, index: int, generation: int, tid: int) -> None:
-        self._current[index] = (generation, tid, time.monotonic())
-
-    def end(self, index: int, generation: int) -> None:
-        current = self._current[index]
-        if current is not None and current[0] == generation:
-            self._current[index] = None
-
-    def get(self, index: int) -> tuple[int, float] | None:
-        current = self._current[index]
-        if current is None or current[0] != self._generation[index]:
-            return None
-        return current[1], current[2]
-
-    def retire(self, index: int, tid: int) -> int | None:
-        """Abandon worker ``index`` if it still runs ``tid``: its new generation."""
-        with self._lock:
-            current = self.get(index)
-            if current is None or current[0] != tid:
-                return None
-            self._generation[index] += 1
-            self._current[index] = None
-            return self._generation[index]
+__all__ = ["ThreadWorker"]
 
 
 class ThreadWorker(PexenActor):
