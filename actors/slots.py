@@ -71,9 +71,12 @@ class ThreadSlots:
     """What each thread worker runs now, by index and generation.
 
     A worker that was abandoned (its task timed out) keeps running in its
-    thread; its generation is then stale, so its writes are ignored and the
-    slot belongs to the fresh worker that took its index. Workers write
-    without a lock (one list item, atomic); only :meth:`retire` takes one.
+    thread; its generation is then stale: it may begin nothing more, its
+    writes are ignored and the slot belongs to the fresh worker that took its
+    index. :meth:`begin`, :meth:`end` and :meth:`retire` take one lock, so
+    that a task either begins before its worker is retired or not at all
+    (each task a worker begins is reported by it or by the worker set, once);
+    :meth:`get` reads without it.
     """
 
     def __init__(self, count: int) -> None:
@@ -81,15 +84,23 @@ class ThreadSlots:
         self._generation = [0] * count
         self._current: list[tuple[int, int, float] | None] = [None] * count
 
-    def begin(self, index: int, generation: int, tid: int) -> None:
-        """Worker ``index`` of ``generation`` starts task ``tid`` now."""
-        self._current[index] = (generation, tid, time.monotonic())
+    def begin(self, index: int, generation: int, tid: int) -> bool:
+        """Worker ``index`` of ``generation`` starts task ``tid`` now.
+
+        ``False`` if that worker was retired: it must not start the task.
+        """
+        with self._lock:
+            if self._generation[index] != generation:
+                return False
+            self._current[index] = (generation, tid, time.monotonic())
+            return True
 
     def end(self, index: int, generation: int) -> None:
-        """Worker ``index`` of ``generation`` is idle (ignored if it was abandoned)."""
-        current = self._current[index]
-        if current is not None and current[0] == generation:
-            self._current[index] = None
+        """Worker ``index`` of ``generation`` is idle (ignored if it was retired)."""
+        with self._lock:
+            current = self._current[index]
+            if current is not None and current[0] == generation:
+                self._current[index] = None
 
     def get(self, index: int) -> tuple[int, float] | None:
         """``(tid, started)`` of the task worker ``index`` runs, or ``None``."""

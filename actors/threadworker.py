@@ -54,11 +54,14 @@ class ThreadWorker(PexenActor):
         slots, index, gen = self._slots, self._index, self._generation
         cancelled, abandoned = self._cancelled.is_set, self.abandoned.is_set
         report = self._report_to.tell
+        retired = False
         for spec, shared in message.items:
             if cancelled() or abandoned():
                 break
             if slots is not None:
-                slots.begin(index, gen, spec.tid)
+                if not slots.begin(index, gen, spec.tid):
+                    retired = True  # abandoned meanwhile: the planner hands it out again
+                    break
                 outcome = run_task(spec, shared)
                 slots.end(index, gen)
             else:
@@ -66,5 +69,5 @@ class ThreadWorker(PexenActor):
             if abandoned():
                 break
             report(TaskDone(index, (outcome,)))
-        if self.abandoned.is_set():
+        if retired or self.abandoned.is_set():
             self.actor_ref.stop(block=False)

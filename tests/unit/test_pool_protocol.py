@@ -23,7 +23,9 @@ from actors.engine import Engine
 from actors.mailbox import ResultMailbox
 from actors.messages import RunEnded, RunTasks, TaskDone, WorkerLost
 from actors.planner import Planner
+from actors.slots import ThreadSlots
 from actors.taskrun import run_task
+from actors.threadworker import ThreadWorker
 from actors.watchdog import Watchdog, timeout_error
 from actors.workerset import (
     FailureSink,
@@ -166,6 +168,16 @@ class PlainThreadSet:
 
 if TYPE_CHECKING:  # `mypy tests/unit/test_pool_protocol.py` checks it statically
     _: type[WorkerSet] = PlainThreadSet
+
+
+class _Reports:
+    """A reporter that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.messages: queue.SimpleQueue[TaskDone | WorkerLost] = queue.SimpleQueue()
+
+    def tell(self, message: TaskDone | WorkerLost) -> None:
+        self.messages.put(message)
 
 
 # -- helpers ------------------------------------------------------------------
@@ -343,3 +355,31 @@ def test_a_cancelled_run_starts_none_of_the_tasks_handed_out_behind_the_running_
     assert ran == ["first"]  # 1 and 2 were handed out with it, never begun
     [pool] = sets
     assert not pool.alive()
+
+
+# -- rule 3 in the thread pool --------------------------------------------------
+
+
+def test_a_retired_thread_slot_lets_its_worker_begin_nothing_more():
+    slots = ThreadSlots(1)
+    assert slots.begin(0, 0, 7)
+    assert slots.retire(0, 7) == 1
+    assert not slots.begin(0, 0, 8)  # the abandoned generation
+    assert slots.get(0) is None
+    assert slots.begin(0, 1, 8)
+    slots.end(0, 0)  # the abandoned worker's end leaves its successor's slot alone
+    current = slots.get(0)
+    assert current is not None and current[0] == 8
+
+
+def test_a_thread_worker_retired_before_its_next_task_drops_it_and_stops():
+    slots = ThreadSlots(1)
+    assert slots.begin(0, 0, 0)
+    assert slots.retire(0, 0) == 1  # its task timed out; it has not noticed yet
+    reports = _Reports()
+    ran = threading.Event()
+    ref = ThreadWorker.start(0, reports, threading.Event(), None, slots, 0)
+    ref.tell(RunTasks(((spec(1, ran.set), {}),), 0))
+    assert ref.actor_stopped.wait(WAIT)
+    assert not ran.is_set()  # the planner hands it out again: it must not run here
+    assert reports.messages.empty()
