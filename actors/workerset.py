@@ -4,7 +4,9 @@ This page is the whole contract. The thread pool (:mod:`actors.threadpool`)
 and the process pool (:mod:`actors.processpool`) implement it; a new pool (a
 dask cluster, say) is one more implementation, written from this page.
 
-Parties (the drawing in :mod:`actors` shows where they sit)::
+Parties (the drawing in :mod:`actors` shows where they sit; a standalone
+pool of :mod:`pexen.sched.pool` drives a set the same way, with a queue as
+reporter and no failure sink)::
 
     Engine ---make_workers(table, cancelled)---> WorkerSet      (the pool's, one per run)
     Engine ---launch(planner, mailbox)---------> WorkerSet ---> [WorkerActor 0..n-1]
@@ -35,38 +37,44 @@ the run (``TaskDone.worker`` and ``WorkerLost.worker`` are that index).
 
 The rules:
 
-1. **Order.** A worker runs the items of its ``RunTasks`` in order, messages
-   in the order told, and reports each task's outcome once, as it ends, in
+1. **Order.** The planner hands out at most ``capacity`` tasks at once
+   (``workers + spare``), so a busy worker may get more: they wait in its
+   queue. A worker runs the items of its ``RunTasks`` in order, messages in
+   the order told, and reports each task's outcome once, as it ends, in
    hand-out order (one ``TaskDone`` may carry several). A task that fails
    before it can start (it cannot be sent to its worker) may be reported at
-   once, ahead of those before it. The planner ignores an outcome of a task it
-   no longer counts as out on that worker.
+   once, ahead of those before it.
 2. **Generations.** Every index starts at generation 0; each replacement is
    the next one (1, 2, ...). The planner stamps each ``RunTasks`` with the
    generation it knows of for that index; a worker drops a ``RunTasks`` of
-   another generation (its tasks were handed out again, rule 3).
+   another generation than its own (its tasks were handed out again, rule 3).
 3. **Loss.** When a worker dies, or its task runs past ``TaskSpec.timeout``,
    the set tells ``WorkerLost`` once: ``culprit`` is the tid the worker was
    running (``None``: it was idle), which fails with ``error``
    (:class:`~pexen.vocab.errors.WorkerLostError`,
    :class:`~pexen.vocab.errors.TaskTimeoutError`). Every other task handed to
    that index and not yet reported *never started and never will*: the
-   planner hands it out again (still holding its locks). So, before telling
-   ``WorkerLost``: report what the lost worker did report (its outcomes
-   first), make sure it starts nothing more, and have the replacement take
-   ``RunTasks`` of the new ``generation``. ``replacement`` is the new actor
+   planner hands it out again (still holding its locks). So, in this order:
+   see that the lost worker starts nothing more; tell whatever outcomes it
+   sent before; have the replacement take ``RunTasks`` of the new
+   ``generation``; then tell ``WorkerLost``. ``replacement`` is the new actor
    when the replacement is one (the planner tells it from then on), ``None``
    when the same actor now drives a new worker. ``generation=None``: it
    could not be replaced; the index gets nothing more, and once every index
-   is lost the run ends with ``error``.
+   is lost the run ends with ``error``. A task is reported in a ``TaskDone``
+   or named a culprit; should both happen (it ended just as it timed out),
+   the planner takes whichever comes first and ignores the other.
 4. **Cancel and close.** ``cancelled`` (given to ``make_workers``) is set
-   when the run is cancelled: start no task from then on, and report none
-   that did not start. ``close(kill=False)`` stops the workers once the tasks
-   handed out have ended (at the end of a run there are none);
-   ``close(kill=True)`` abandons them: a process is killed at once, a thread
-   (which cannot be) is waited for, the tasks not begun are dropped.
-   Neither reports an abandoned task. After ``close`` returns the set tells
-   the reporter nothing more.
+   when the run is cancelled, and ``close(kill=True)`` follows: a pool
+   should start no task from then on (the thread pool drops those waiting in
+   a queue; the process pool's die with their process at close), and need
+   not report those it drops. ``close(kill=False)`` stops the
+   workers once the tasks handed out have ended (at the end of a run there
+   are none). ``close(kill=True)`` abandons them: the tasks not begun are
+   dropped; a running one is killed with its process, or, in a thread
+   (which cannot be killed), waited for. What is reported while closing is
+   ignored (the run has ended); after ``close`` returns the set tells the
+   reporter nothing more.
 5. **Threads.** The planner is a passive actor (:class:`~actors.base.PassiveActor`):
    telling it runs it right there, in the teller's thread, or queues the
    message for the thread already in it. So: tell the reporter from any
@@ -80,7 +88,8 @@ Writing a pool (the checklist):
 - A factory ``make_workers(table, cancelled) -> WorkerSet`` (:data:`MakeWorkers`;
   the facade's pool object provides it as ``_worker_set``). It runs before any
   thread of the run: fork there, if at all. Read ``table``, never write it;
-  it grows during the run (:meth:`WorkerSet.enforce_timeouts` tells when).
+  it grows during the run (:meth:`WorkerSet.enforce_timeouts` tells when),
+  and the tasks added must run too (a process pool sends their spec along).
 - ``launch``: start ``n >= 1`` workers, return their actors in index order,
   keep ``report_to``; set each actor's ``failure_sink`` (pexen's actor kinds
   in :mod:`actors.base` end the run through it when a handler raises).
@@ -200,7 +209,7 @@ class WorkerSet(Protocol):
 
         Called once by the engine in the caller's thread, when the run ends
         (``kill`` when cancelled, failed or broken off), also when
-        :meth:`launch` raised or was never called. Returns once the workers'
+        :meth:`launch` raised. Returns once the workers'
         threads and processes are gone, except a thread that is still
         inside an abandoned task.
         """
