@@ -1,4 +1,9 @@
-"""The process pool's workers: actors, and the forked processes behind them."""
+"""The process pool's workers: passive actors, and the forked processes behind them.
+
+An implementation of the pool protocol (:mod:`actors.workerset`, where each
+method's contract is); like an OTP supervisor, the set replaces a worker
+process that died under the same index and reports it as ``WorkerLost``.
+"""
 
 from __future__ import annotations
 

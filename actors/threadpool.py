@@ -1,4 +1,9 @@
-"""The thread pool's workers: actors that run tasks in their own threads."""
+"""The thread pool's workers: one :class:`ThreadWorker` actor (and thread) each.
+
+An implementation of the pool protocol (:mod:`actors.workerset`, where each
+method's contract is); like an OTP supervisor, the set replaces a lost
+worker under the same index and reports it as ``WorkerLost``.
+"""
 
 from __future__ import annotations
 
