@@ -7,19 +7,28 @@ Data flow of one run of :meth:`pexen.sched.Sched.run`::
     |  Sched.run()    |  Cancel, Backlog-  +---------------+                 thread)
     |  (facade)       |  Drained, status   |    Planner    |  AcquireLocks  +-------------+
     |                 | -----------------> |               |  ReleaseLocks  | LockManager |
-    |                 |                    |  DepGraph     |  ForfeitLocks  |  LockTable  |
-    |                 |   TaskRes ...,     |  ReadyQueue   | ---- ask ----> |             |
-    |                 | <== RunEnded ===== |  shared dicts | <-- answer --- |             |
+    |  Engine         |                    |  DepGraph     |  ForfeitLocks  |  LockTable  |
+    |  (one run,      |   TaskRes ...,     |  ReadyQueue   | ---- ask ----> |             |
+    |   wired)        | <== RunEnded ===== |  shared dicts | <-- answer --- |             |
     +-----------------+   ResultMailbox    +---------------+  LockDecisions +-------------+
-                         (bounded backlog)     |        ^
-                                      RunTasks |        | TaskDone, WorkerLost
-                                               v        |
-       thread pool:   ThreadWorker actors, one thread each: run a task, then
-                      tell the planner (in this thread) and take the next
-       process pool:  ProcessWorker (passive) --socket--> worker process  --+
-                      reader thread (selector) <--socket-- outcome -----------+
+          |               (bounded backlog;     |        ^
+          |                every actor's        |        |
+          |                failure_sink)        |        |
+    ======|=========== pool protocol: actors.workerset ==|========================
+          | make_workers(table, cancelled)     RunTasks |        | TaskDone,
+          | launch(planner, mailbox)           (tell)   |        | WorkerLost (tell)
+          | enforce_timeouts(), current(i)              v        |
+          | close(kill)                +------------------------------------------+
+          +--------------------------> | WorkerSet: WorkerActor 0..n-1, supervisor |
+                                       +-------------------------------------------+
+       thread pool (threadpool):  ThreadWorker actors, one thread each: run a task,
+                      then tell the planner (in this thread) and take the next
+       process pool (processpool):
+                      ProcessWorker (passive) --socket--> worker process ---+
+                      reader thread (selector) <--socket-- outcome ---------+
                         (tells the planner, which runs right there)
-                      watchdog thread: timeouts; zygote: forks workers, reaps the dead
+       both:          watchdog thread: timeouts (enforce_timeouts starts it);
+                      slots: what each worker runs now; zygote: forks, reaps
 
 - Every message is an immutable dataclass in :mod:`actors.messages`; a
   ``shared`` dict or return value travels with its message and belongs to the
@@ -37,16 +46,28 @@ Data flow of one run of :meth:`pexen.sched.Sched.run`::
   handling one. On this kind of machine a thread hop costs tens of
   microseconds, more than the planner's work for a task; only thread workers
   (which run the tasks) have threads of their own.
-- A pool is anything providing a :class:`~actors.workerset.WorkerSet`: worker
-  actors that take ``RunTasks`` and report ``TaskDone``, and a supervisor
-  that reports a dead or overdue worker as ``WorkerLost`` and replaces it.
-  A dask pool will be one more.
+- A pool is anything providing a :class:`~actors.workerset.WorkerSet`, the
+  protocol on one page in :mod:`actors.workerset`: worker actors that take
+  ``RunTasks`` and report ``TaskDone``, and a supervisor that reports a dead
+  or overdue worker as ``WorkerLost`` and replaces it; the engine calls
+  ``enforce_timeouts()`` as the table grows. The thread and process pools are
+  two implementations; a dask pool will be a third.
+- An actor whose handler raises is dead: it ends the run through its
+  ``failure_sink`` (the result mailbox), which the facade re-raises. Asking
+  a dead actor raises :class:`pykka.ActorDeadError`, a passive actor's
+  ``ask`` as a pykka actor's; telling a dead passive actor drops the message
+  (a dead pykka actor's ref raises there too).
+- "Slots" are only what each worker runs now (:mod:`actors.slots`,
+  ``ThreadSlots``): read for timeouts, status and a dead worker's culprit.
+  How many tasks may be out at once is the planner's ``capacity``
+  (``workers + spare``).
 
 Modules: ``messages`` (the protocol), ``base`` (actor kinds), ``planner``,
-``lockmanager``, ``threadworker``, ``procworker``, ``workerset`` (a pool's
-running workers and their supervision), ``sources`` (the reader thread),
-``zygote`` (fork server and the worker-process loop), ``slots`` (what each
-worker runs now), ``watchdog`` (timeouts), ``wire`` (outcomes and framing
-across processes), ``taskrun`` (calling one task), ``mailbox`` (results to
-the facade), ``engine`` (one run, wired).
+``lockmanager``, ``workerset`` (the pool protocol), ``threadpool`` and
+``processpool`` (its two implementations), ``threadworker``, ``procworker``,
+``sources`` (the reader thread), ``zygote`` (fork server and the
+worker-process loop), ``slots`` (what each worker runs now), ``watchdog``
+(timeouts), ``wire`` (outcomes and framing across processes), ``taskrun``
+(calling one task), ``mailbox`` (results to the facade), ``engine`` (one
+run, wired).
 """

@@ -6,12 +6,14 @@ import collections
 import logging
 import queue
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from .mailbox import ResultMailbox
 from .messages import RunEnded
+
+if TYPE_CHECKING:
+    from .workerset import FailureSink
 
 __all__ = ["PassiveActor", "PexenActor"]
 
@@ -27,7 +29,7 @@ class PexenActor(pykka.ThreadingActor):
     the facade re-raises, so that a bug never leaves the caller waiting.
     """
 
-    failure_sink: ResultMailbox | None = None
+    failure_sink: FailureSink | None = None
 
     @staticmethod
     def _create_actor_inbox() -> Any:
@@ -59,7 +61,7 @@ class PassiveActor:
     up that thread.
     """
 
-    failure_sink: ResultMailbox | None = None
+    failure_sink: FailureSink | None = None
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -1,20 +1,25 @@
-"""What each worker runs at this moment: written by workers, read by watchers."""
+"""What each worker runs at this moment: written by workers, read by watchers.
+
+In the engine "slots" mean only this. How many tasks may be out at once is
+another thing, the planner's ``capacity`` (``workers + spare``).
+"""
 
 from __future__ import annotations
 
 import mmap
 import os
 import struct
+import threading
 import time
 
-__all__ = ["WorkerSlots"]
+__all__ = ["ThreadSlots", "WorkerSlots"]
 
 _SLOT = struct.Struct("=qd")  # tid (-1: idle), start (time.monotonic())
 _IDLE = -1
 
 
 class WorkerSlots:
-    """One slot per worker index: the task it runs now and since when.
+    """What each worker process runs now: one slot per worker index, the task and since when.
 
     Backed by a shared memory file (``memfd``), so worker processes forked
     after its creation (or given its fd) write into the slots the scheduler's
@@ -60,3 +65,56 @@ class WorkerSlots:
         """Unmap the slots (in the process that calls it)."""
         self._map.close()
         os.close(self.fd)
+
+
+class ThreadSlots:
+    """What each thread worker runs now, by index and generation.
+
+    A worker that was abandoned (its task timed out) keeps running in its
+    thread; its generation is then stale: it may begin nothing more, its
+    writes are ignored and the slot belongs to the fresh worker that took its
+    index. :meth:`begin`, :meth:`end` and :meth:`retire` take one lock, so
+    that a task either begins before its worker is retired or not at all
+    (each task a worker begins is reported by it or by the worker set, once);
+    :meth:`get` reads without it.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._lock = threading.Lock()
+        self._generation = [0] * count
+        self._current: list[tuple[int, int, float] | None] = [None] * count
+
+    def begin(self, index: int, generation: int, tid: int) -> bool:
+        """Worker ``index`` of ``generation`` starts task ``tid`` now.
+
+        ``False`` if that worker was retired: it must not start the task.
+        """
+        with self._lock:
+            if self._generation[index] != generation:
+                return False
+            self._current[index] = (generation, tid, time.monotonic())
+            return True
+
+    def end(self, index: int, generation: int) -> None:
+        """Worker ``index`` of ``generation`` is idle (ignored if it was retired)."""
+        with self._lock:
+            current = self._current[index]
+            if current is not None and current[0] == generation:
+                self._current[index] = None
+
+    def get(self, index: int) -> tuple[int, float] | None:
+        """``(tid, started)`` of the task worker ``index`` runs, or ``None``."""
+        current = self._current[index]
+        if current is None or current[0] != self._generation[index]:
+            return None
+        return current[1], current[2]
+
+    def retire(self, index: int, tid: int) -> int | None:
+        """Abandon worker ``index`` if it still runs ``tid``: its new generation."""
+        with self._lock:
+            current = self.get(index)
+            if current is None or current[0] != tid:
+                return None
+            self._generation[index] += 1
+            self._current[index] = None
+            return self._generation[index]

@@ -3,54 +3,17 @@
 from __future__ import annotations
 
 import threading
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import PexenActor
-from .mailbox import ResultMailbox
 from .messages import RunTasks, TaskDone
+from .slots import ThreadSlots
 from .taskrun import run_task
 
-__all__ = ["ThreadSlots", "ThreadWorker"]
+if TYPE_CHECKING:
+    from .workerset import FailureSink, Reporter
 
-
-class ThreadSlots:
-    """What each thread worker runs now, by index and generation.
-
-    A worker that was abandoned (its task timed out) keeps running in its
-    thread; its generation is then stale, so its writes are ignored and the
-    slot belongs to the fresh worker that took its index. Workers write
-    without a lock (one list item, atomic); only :meth:`retire` takes one.
-    """
-
-    def __init__(self, count: int) -> None:
-        self._lock = threading.Lock()
-        self._generation = [0] * count
-        self._current: list[tuple[int, int, float] | None] = [None] * count
-
-    def begin(self, index: int, generation: int, tid: int) -> None:
-        self._current[index] = (generation, tid, time.monotonic())
-
-    def end(self, index: int, generation: int) -> None:
-        current = self._current[index]
-        if current is not None and current[0] == generation:
-            self._current[index] = None
-
-    def get(self, index: int) -> tuple[int, float] | None:
-        current = self._current[index]
-        if current is None or current[0] != self._generation[index]:
-            return None
-        return current[1], current[2]
-
-    def retire(self, index: int, tid: int) -> int | None:
-        """Abandon worker ``index`` if it still runs ``tid``: its new generation."""
-        with self._lock:
-            current = self.get(index)
-            if current is None or current[0] != tid:
-                return None
-            self._generation[index] += 1
-            self._current[index] = None
-            return self._generation[index]
+__all__ = ["ThreadWorker"]
 
 
 class ThreadWorker(PexenActor):
@@ -69,9 +32,9 @@ class ThreadWorker(PexenActor):
     def __init__(
         self,
         index: int,
-        report_to: Any,
+        report_to: Reporter,
         cancelled: threading.Event,
-        mailbox: ResultMailbox | None = None,
+        failure_sink: FailureSink | None = None,
         slots: ThreadSlots | None = None,
         generation: int = 0,
         abandoned: threading.Event | None = None,
@@ -80,7 +43,7 @@ class ThreadWorker(PexenActor):
         self._index = index
         self._report_to = report_to
         self._cancelled = cancelled
-        self.failure_sink = mailbox
+        self.failure_sink = failure_sink
         self._slots = slots
         self._generation = generation
         self.abandoned = abandoned or threading.Event()
@@ -91,11 +54,14 @@ class ThreadWorker(PexenActor):
         slots, index, gen = self._slots, self._index, self._generation
         cancelled, abandoned = self._cancelled.is_set, self.abandoned.is_set
         report = self._report_to.tell
+        retired = False
         for spec, shared in message.items:
             if cancelled() or abandoned():
                 break
             if slots is not None:
-                slots.begin(index, gen, spec.tid)
+                if not slots.begin(index, gen, spec.tid):
+                    retired = True  # abandoned meanwhile: the planner hands it out again
+                    break
                 outcome = run_task(spec, shared)
                 slots.end(index, gen)
             else:
@@ -103,5 +69,5 @@ class ThreadWorker(PexenActor):
             if abandoned():
                 break
             report(TaskDone(index, (outcome,)))
-        if self.abandoned.is_set():
+        if retired or self.abandoned.is_set():
             self.actor_ref.stop(block=False)

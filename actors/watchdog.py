@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from pexen.state.taskspec import TaskSpec
+from pexen.vocab.errors import TaskTimeoutError
 
-__all__ = ["Watchdog"]
+__all__ = ["Watchdog", "timeout_error"]
 
 #: how often the watchdog looks, at most and at least (seconds)
 _MAX_PERIOD, _MIN_PERIOD = 0.05, 0.005
@@ -70,3 +71,8 @@ class Watchdog:
                 if timeout is not None and now - started > timeout:
                     fired[index] = current
                     self._on_timeout(index, tid)
+
+
+def timeout_error(spec: TaskSpec, what: str) -> TaskTimeoutError:
+    """The error of task ``spec`` killed or abandoned for its timeout; ``what`` says which."""
+    return TaskTimeoutError(f"task {spec.func!r} ran past its timeout of {spec.timeout} s; {what}")

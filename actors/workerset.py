@@ -1,328 +1,230 @@
-"""The workers of one pool while it runs: actors, and processes behind them.
+"""The pool protocol: what a pool implements so that the engine runs tasks on it.
 
-A worker set supervises its workers as an OTP supervisor would: a worker
-that dies (or whose task overstays its timeout) is reported to the planner as
-:class:`~actors.messages.WorkerLost`, with the task it was running, and
-replaced by a fresh one under the same index.
+This page is the whole contract. The thread pool (:mod:`actors.threadpool`)
+and the process pool (:mod:`actors.processpool`) implement it; a new pool (a
+dask cluster, say) is one more implementation, written from this page.
+
+Parties (the drawing in :mod:`actors` shows where they sit; a standalone
+pool of :mod:`pexen.sched.pool` drives a set the same way, with a queue as
+reporter and no failure sink)::
+
+    Engine ---make_workers(table, cancelled)---> WorkerSet      (the pool's, one per run)
+    Engine ---launch(planner, mailbox)---------> WorkerSet ---> [WorkerActor 0..n-1]
+    Planner ---tell(RunTasks)------------------> WorkerActor i  (runs them, in order)
+    WorkerActor i / WorkerSet ---tell(TaskDone)--> Reporter (the planner)
+    WorkerSet ---tell(WorkerLost)----------------> Reporter (a worker died or timed out)
+    an actor whose handler raised ---end(RunEnded)--> FailureSink (the result mailbox)
+
+Messages crossing the boundary (frozen dataclasses of :mod:`actors.messages`)::
+
+    RunTasks(items, generation)     planner -> worker actor: ``items`` is
+                                    ((TaskSpec, shared dict), ...), to run in order
+    TaskDone(worker, outcomes)      worker (or its set) -> reporter: (Outcome, ...)
+                                    of tasks that ended, in hand-out order
+    Outcome(tid, ret, shared, excinfo, deps_ok, locks_ok)
+                                    how one task ended: what run_task returns
+    WorkerLost(worker, generation, culprit, error, replacement)
+                                    worker set -> reporter: a worker was lost, with
+                                    the task it ran; who took its index
+    RunEnded(0, 0, error)           an actor whose handler raised -> failure sink:
+                                    the run ends with ``error``
+
+A message's payload (a shared dict, a return value) belongs to its receiver
+once sent. Tasks are named by ``tid``, their index in the run's task table
+(``table[tid]`` is the :class:`~pexen.state.taskspec.TaskSpec`); workers by
+their index ``0..n-1`` in the list :meth:`WorkerSet.launch` returns, fixed for
+the run (``TaskDone.worker`` and ``WorkerLost.worker`` are that index).
+
+The rules:
+
+1. **Order.** The planner hands out at most ``capacity`` tasks at once
+   (``workers + spare``), so a busy worker may get more: they wait in its
+   queue. A worker runs the items of its ``RunTasks`` in order, messages in
+   the order told, and reports each task's outcome once, as it ends, in
+   hand-out order (one ``TaskDone`` may carry several). A task that fails
+   before it can start (it cannot be sent to its worker) may be reported at
+   once, ahead of those before it.
+2. **Generations.** Every index starts at generation 0; each replacement is
+   the next one (1, 2, ...). The planner stamps each ``RunTasks`` with the
+   generation it knows of for that index; a worker drops a ``RunTasks`` of
+   another generation than its own (its tasks were handed out again, rule 3).
+3. **Loss.** When a worker dies, or its task runs past ``TaskSpec.timeout``,
+   the set tells ``WorkerLost`` once: ``culprit`` is the tid the worker was
+   running (``None``: it was idle), which fails with ``error``
+   (:class:`~pexen.vocab.errors.WorkerLostError`,
+   :class:`~pexen.vocab.errors.TaskTimeoutError`). Every other task handed to
+   that index and not yet reported *never started and never will*: the
+   planner hands it out again (still holding its locks). So, in this order:
+   see that the lost worker starts nothing more; tell whatever outcomes it
+   sent before; have the replacement take ``RunTasks`` of the new
+   ``generation``; then tell ``WorkerLost``. ``replacement`` is the new actor
+   when the replacement is one (the planner tells it from then on), ``None``
+   when the same actor now drives a new worker. ``generation=None``: it
+   could not be replaced; the index gets nothing more, and once every index
+   is lost the run ends with ``error``. A task is reported in a ``TaskDone``
+   or named a culprit; should both happen (it ended just as it timed out),
+   the planner takes whichever comes first and ignores the other.
+4. **Cancel and close.** ``cancelled`` (given to ``make_workers``) is set
+   when the run is cancelled, and ``close(kill=True)`` follows: a pool
+   should start no task from then on (the thread pool drops those waiting in
+   a queue; the process pool's die with their process at close), and need
+   not report those it drops. ``close(kill=False)`` stops the
+   workers once the tasks handed out have ended (at the end of a run there
+   are none). ``close(kill=True)`` abandons them: the tasks not begun are
+   dropped; a running one is killed with its process, or, in a thread
+   (which cannot be killed), waited for. What is reported while closing is
+   ignored (the run has ended); after ``close`` returns the set tells the
+   reporter nothing more.
+5. **Threads.** The planner is a passive actor (:class:`~actors.base.PassiveActor`):
+   telling it runs it right there, in the teller's thread, or queues the
+   message for the thread already in it. So: tell the reporter from any
+   thread, but never while holding a lock that a worker actor's ``tell`` or
+   a method of the set takes; a worker actor's ``tell`` runs inside the
+   planner, in whichever thread runs it, and must return at once, never
+   block and never raise.
+
+Writing a pool (the checklist):
+
+- A factory ``make_workers(table, cancelled) -> WorkerSet`` (:data:`MakeWorkers`;
+  the facade's pool object provides it as ``_worker_set``). It runs before any
+  thread of the run: fork there, if at all. Read ``table``, never write it;
+  it grows during the run (:meth:`WorkerSet.enforce_timeouts` tells when),
+  and the tasks added must run too (a process pool sends their spec along).
+- ``launch``: start ``n >= 1`` workers, return their actors in index order,
+  keep ``report_to``; set each actor's ``failure_sink`` (pexen's actor kinds
+  in :mod:`actors.base` end the run through it when a handler raises).
+- A worker actor: ``tell(RunTasks)`` queues the items (rule 2 first); a
+  worker runs each with :func:`actors.taskrun.run_task` (in another process:
+  run it there and bring the :class:`Outcome` back, :mod:`actors.wire`) and
+  tells ``TaskDone(index, (outcome,))``; ``stop()`` ends it.
+- Supervision: a dead worker or a task over its timeout is rule 3
+  (:class:`actors.watchdog.Watchdog` finds the latter; its
+  :func:`~actors.watchdog.timeout_error` is the error). Keep what each worker
+  runs now (:mod:`actors.slots`) for :meth:`WorkerSet.current`, and for the
+  culprit.
+- ``close``, ``alive``: rule 4.
+- Check it: mypy must accept your set where a :class:`WorkerSet` is expected,
+  and ``tests/unit/test_pool_protocol.py`` shows a run through
+  :class:`actors.engine.Engine` with a pool written from this page.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
-import selectors
-import signal
 import threading
-from collections.abc import Sequence
-from functools import partial
-from multiprocessing.connection import Connection
-from typing import Any, Protocol
-
-import pykka
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 from pexen.state.taskspec import TaskSpec
-from pexen.vocab.errors import TaskTimeoutError, WorkerLostError
 
-from .mailbox import ResultMailbox
-from .messages import Reconnect, TaskDone, WorkerLost
-from .procworker import ProcessWorker
-from .slots import WorkerSlots
-from .sources import ReaderThread
-from .threadworker import ThreadSlots, ThreadWorker
-from .watchdog import Watchdog
-from .wire import FrameReader, decode_outcome
-from .zygote import Zygote, describe_status
+from .messages import Outcome, RunEnded, RunTasks, TaskDone, WorkerLost
 
-__all__ = ["ProcessWorkerSet", "ThreadWorkerSet", "WorkerSet"]
+__all__ = [
+    "FailureSink",
+    "MakeWorkers",
+    "Outcome",
+    "ProcessWorkerSet",
+    "Reporter",
+    "RunTasks",
+    "TaskDone",
+    "ThreadWorkerSet",
+    "WorkerActor",
+    "WorkerLost",
+    "WorkerSet",
+]
 
-log = logging.getLogger(__name__)
+
+@runtime_checkable
+class Reporter(Protocol):
+    """Where workers report: the run's planner (in a standalone pool, a queue)."""
+
+    def tell(self, message: TaskDone | WorkerLost) -> None:
+        """Take ``message``; may run the planner right there (rule 5)."""
+        ...
 
 
+@runtime_checkable
+class FailureSink(Protocol):
+    """Where an actor whose handler raised ends the run: the result mailbox."""
+
+    def end(self, ended: RunEnded) -> None:
+        """End the run with ``ended`` (``RunEnded(0, 0, exc)``); never blocks."""
+        ...
+
+
+@runtime_checkable
+class WorkerActor(Protocol):
+    """One worker, as the planner sees it: takes :class:`RunTasks`."""
+
+    def tell(self, message: RunTasks) -> None:
+        """Queue ``message``'s tasks; returns at once, never raises (rule 5).
+
+        Called by the planner, from whichever thread runs it. A message of
+        another generation than the worker's is dropped (rule 2).
+        """
+        ...
+
+    def stop(self) -> object:
+        """Take no more messages (called by the worker set, at close)."""
+        ...
+
+
+@runtime_checkable
 class WorkerSet(Protocol):
-    """What a pool provides to a run: worker actors speaking the worker protocol.
+    """The workers of one run of a pool, and their supervisor.
 
-    Each actor takes :class:`~actors.messages.RunTasks` and reports
-    :class:`~actors.messages.TaskDone` with its index to ``report_to``; the
-    set reports :class:`~actors.messages.WorkerLost`. A future pool (a dask
-    cluster) is one more implementation of this protocol.
+    Built by the pool's :data:`MakeWorkers`; driven by the
+    :class:`~actors.engine.Engine` of the run (or by a standalone pool).
     """
 
-    def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[Any]:
-        """Start the worker actors, reporting to ``report_to``."""
+    def launch(self, report_to: Reporter, failure_sink: FailureSink | None) -> list[WorkerActor]:
+        """Start the workers; return their actors, worker ``i`` at index ``i``.
+
+        Called once, by the engine in the caller's thread, right after the set
+        was built and before the planner knows the workers. Workers and set
+        report to ``report_to`` from then on (rules 1-3), and give
+        ``failure_sink`` to their actors (``None``: a failure is only logged).
+        """
         ...
 
     def enforce_timeouts(self) -> None:
-        """Enforce timeouts of the tasks in the table (call again as it grows)."""
+        """Enforce ``TaskSpec.timeout`` of the tasks now in the table (rule 3).
+
+        Called by the engine in the caller's thread: after :meth:`launch`,
+        and after each growth of the table, before the planner learns of the
+        new tasks. Cheap when no new task has a timeout; never blocks.
+        """
         ...
 
     def current(self, index: int) -> tuple[int, float] | None:
-        """``(tid, started)`` of the task worker ``index`` runs, or ``None``."""
+        """``(tid, started)`` of the task worker ``index`` runs now, or ``None``.
+
+        ``started`` is ``time.monotonic()`` when it began. Called by the
+        engine's ``status()``, from any thread, at any time while the set is
+        open: read without blocking.
+        """
         ...
 
     def close(self, kill: bool) -> None:
-        """Stop the workers; with ``kill``, abandon the tasks they run."""
+        """Stop the workers; with ``kill``, abandon the tasks they have (rule 4).
+
+        Called once by the engine in the caller's thread, when the run ends
+        (``kill`` when cancelled, failed or broken off), also when
+        :meth:`launch` raised. Returns once the workers'
+        threads and processes are gone, except a thread that is still
+        inside an abandoned task.
+        """
         ...
 
     def alive(self) -> bool:
-        """Whether any worker (thread or process) is still alive."""
+        """Whether any worker (thread or process) is still alive; from any thread."""
         ...
 
 
-def _timeout_error(spec: TaskSpec, what: str) -> TaskTimeoutError:
-    return TaskTimeoutError(f"task {spec.func!r} ran past its timeout of {spec.timeout} s; {what}")
+#: The pool's factory of a run's worker set: ``make_workers(table, cancelled)``.
+MakeWorkers = Callable[[Sequence[TaskSpec], threading.Event], WorkerSet]
 
 
-class ThreadWorkerSet:
-    """Worker actors that run tasks in their own threads.
-
-    A thread cannot be killed: a task over its timeout is abandoned. Its
-    thread goes on (a daemon thread: it never blocks interpreter exit), its
-    result is dropped, and a fresh worker takes its index.
-    """
-
-    def __init__(self, workers: int, table: Sequence[TaskSpec], cancelled: threading.Event) -> None:
-        self._count = workers
-        self._table = table
-        self._cancelled = cancelled
-        self._slots = ThreadSlots(workers)
-        self._refs: list[pykka.ActorRef[Any]] = []
-        self._abandoned: list[threading.Event] = []
-        self._lock = threading.Lock()
-        self._report_to: Any = None
-        self._mailbox: ResultMailbox | None = None
-        self._watchdog = Watchdog(table, workers, self._slots.get, self._timed_out)
-
-    def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[Any]:
-        self._report_to, self._mailbox = report_to, mailbox
-        for index in range(self._count):
-            self._start(index, 0)
-        return list(self._refs)
-
-    def _start(self, index: int, generation: int) -> pykka.ActorRef[Any]:
-        abandoned = threading.Event()
-        ref = ThreadWorker.start(
-            index, self._report_to, self._cancelled, self._mailbox, self._slots, generation,
-            abandoned,
-        )  # fmt: skip
-        if index < len(self._refs):
-            self._refs[index], self._abandoned[index] = ref, abandoned
-        else:
-            self._refs.append(ref)
-            self._abandoned.append(abandoned)
-        return ref
-
-    def enforce_timeouts(self) -> None:
-        self._watchdog.ensure()
-
-    def current(self, index: int) -> tuple[int, float] | None:
-        return self._slots.get(index)
-
-    def _timed_out(self, index: int, tid: int) -> None:
-        with self._lock:
-            if self._cancelled.is_set():
-                return
-            generation = self._slots.retire(index, tid)
-            if generation is None:
-                return  # it finished meanwhile
-            self._abandoned[index].set()
-            ref = self._start(index, generation)
-        err = _timeout_error(self._table[tid], "its thread was abandoned")
-        self._report_to.tell(WorkerLost(index, generation, tid, err, ref))
-
-    def close(self, kill: bool) -> None:
-        self._watchdog.stop()
-        if kill:
-            self._cancelled.set()
-        with self._lock:
-            refs = list(self._refs)
-        for ref in refs:
-            ref.stop()  # waits for a task that is running: a thread cannot be killed
-
-    def alive(self) -> bool:
-        return any(ref.is_alive() for ref in self._refs)
-
-
-class ProcessWorkerSet:
-    """Worker actors, each driving one worker process forked by a zygote.
-
-    Forks at construction: build it before any thread of pexen starts. A
-    reader thread watches the processes' sockets: outcomes become
-    :class:`TaskDone` messages, handled right there by the (passive)
-    planner; when a process dies the set learns from the zygote how (signal,
-    exit code), from the slots which task it was running, reports
-    :class:`WorkerLost` and forks a replacement.
-    """
-
-    def __init__(self, workers: int, table: Sequence[TaskSpec]) -> None:
-        self._table = table
-        self._inherited = len(table)
-        self._slots = WorkerSlots(workers)
-        self._lock = threading.Lock()
-        self._closing = False
-        self._procs: list[tuple[int, Connection, int | None]] = []
-        self._generation = [0] * workers
-        self._timed_out: dict[int, int] = {}  # index -> tid killed for its timeout
-        self._refs: list[ProcessWorker] = []
-        self._report_to: Any = None
-        self._reader: ReaderThread | None = None  # reads the processes' sockets
-        self._watchdog = Watchdog(table, workers, self._slots.get, self._kill_timed_out)
-        self._zygote = Zygote(table, self._slots)
-        try:
-            for index in range(workers):
-                self._procs.append(self._spawn(index))
-        except BaseException:
-            self.close(kill=True)
-            raise
-
-    def _spawn(self, index: int) -> tuple[int, Connection, int | None]:
-        pid, conn = self._zygote.spawn(index)
-        return pid, conn, _pidfd(pid)
-
-    def launch(self, report_to: Any, mailbox: ResultMailbox | None) -> list[Any]:
-        self._report_to = report_to
-        self._reader = ReaderThread()
-        self._refs = [
-            ProcessWorker(i, conn, self._inherited, report_to, partial(self._want_write, i))
-            for i, (_, conn, _) in enumerate(self._procs)
-        ]
-        for ref in self._refs:
-            ref.failure_sink = mailbox
-        for index, (_, conn, _) in enumerate(self._procs):
-            self._read_socket(index, conn)
-        return list(self._refs)
-
-    def enforce_timeouts(self) -> None:
-        self._watchdog.ensure()
-
-    def current(self, index: int) -> tuple[int, float] | None:
-        return self._slots.get(index)
-
-    def _kill_timed_out(self, index: int, tid: int) -> None:
-        with self._lock:
-            if self._closing or self._slots.get(index) is None:
-                return
-            self._timed_out[index] = tid
-            pid, _, pidfd = self._procs[index]
-            _kill(pid, pidfd)
-
-    # -- socket events (in the reader thread) --------------------------------
-
-    def _read_socket(self, index: int, conn: Connection) -> None:
-        # by fd: unregistering must work after the connection is closed
-        assert self._reader is not None
-        fd = conn.fileno()
-        callback = partial(self._ready, index, conn, FrameReader(fd))
-        self._reader.add(fd, selectors.EVENT_READ, callback)
-
-    def _want_write(self, index: int) -> None:
-        """Worker ``index`` has bytes its socket could not take yet."""
-        with self._lock:
-            if self._closing or self._reader is None:
-                return
-            fd = self._procs[index][1].fileno()
-        self._reader.modify(fd, selectors.EVENT_READ | selectors.EVENT_WRITE)
-
-    def _ready(self, index: int, conn: Connection, frames: FrameReader, mask: int) -> None:
-        assert self._reader is not None
-        if conn.closed or self._closing:
-            return
-        fd = conn.fileno()
-        if mask & selectors.EVENT_WRITE:
-            worker = self._refs[index]
-            worker.flush()
-            if not worker.pending:
-                self._reader.modify(fd, selectors.EVENT_READ)
-        if mask & selectors.EVENT_READ and not self._read_from(frames, index):
-            self._reader.remove(fd)
-            replacement = self._replace(index)
-            if replacement is not None:
-                self._read_socket(index, replacement)
-
-    def _read_from(self, frames: FrameReader, index: int) -> bool:
-        """Report what worker ``index`` sent; ``False`` if its process ended."""
-        try:
-            messages = frames.read()
-        except OSError:
-            messages = None
-        if messages:
-            self._report_to.tell(TaskDone(index, tuple(map(decode_outcome, messages))))
-        return messages is not None
-
-    def _replace(self, index: int) -> Connection | None:
-        """Worker ``index`` died: report it, with its culprit, and fork anew."""
-        with self._lock:
-            if self._closing:
-                return None
-            pid, conn, pidfd = self._procs[index]
-        status = self._zygote.reap(pid)
-        current = self._slots.get(index)
-        self._slots.end(index)
-        culprit = current[0] if current is not None else None
-        err: BaseException
-        if culprit is not None and self._timed_out.pop(index, None) == culprit:
-            err = _timeout_error(self._table[culprit], "its process was killed")
-        else:
-            err = WorkerLostError(f"the worker running the task died: {describe_status(status)}")
-        log.info("worker %d lost (%s), running task %s", index, err, culprit)
-        conn.close()
-        if pidfd is not None:
-            os.close(pidfd)
-        with self._lock:
-            if self._closing:
-                return None
-            try:
-                self._procs[index] = proc = self._spawn(index)
-            except OSError:
-                log.exception("cannot replace worker %d", index)
-                self._report_to.tell(WorkerLost(index, None, culprit, err))
-                return None
-            self._generation[index] += 1
-            generation = self._generation[index]
-        self._refs[index].tell(Reconnect(proc[1], generation))
-        self._report_to.tell(WorkerLost(index, generation, culprit, err))
-        return proc[1]
-
-    # -- shutdown ----------------------------------------------------------
-
-    def close(self, kill: bool) -> None:
-        with self._lock:
-            if self._closing:
-                return
-            self._closing = True
-            procs = list(self._procs)
-        if kill:
-            for pid, _, pidfd in procs:
-                _kill(pid, pidfd)
-        self._watchdog.stop()
-        if self._reader is not None:
-            self._reader.stop()
-        for ref in self._refs:
-            ref.stop()
-        for _, conn, pidfd in procs:
-            conn.close()  # an idle worker process ends on EOF
-            if pidfd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(pidfd)
-        self._procs = []
-        self._zygote.close()  # returns once every worker process has ended
-        self._slots.close()
-
-    def alive(self) -> bool:
-        return bool(self._procs)
-
-
-def _pidfd(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
-
-
-def _kill(pid: int, pidfd: int | None) -> None:
-    # Through a pidfd the signal cannot hit a recycled pid.
-    with contextlib.suppress(ProcessLookupError, OSError):
-        if pidfd is not None:
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        else:
-            os.kill(pid, signal.SIGKILL)
+# The implementations live in modules of their own; imported here so that
+# ``from actors.workerset import ThreadWorkerSet`` keeps working.
+from .processpool import ProcessWorkerSet  # noqa: E402
+from .threadpool import ThreadWorkerSet  # noqa: E402

@@ -1,0 +1,100 @@
+"""The thread pool's workers: one :class:`ThreadWorker` actor (and thread) each.
+
+An implementation of the pool protocol (:mod:`actors.workerset`, where each
+method's contract is); like an OTP supervisor, the set replaces a lost
+worker under the same index and reports it as ``WorkerLost``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pykka
+
+from pexen.state.taskspec import TaskSpec
+
+from .messages import WorkerLost
+from .slots import ThreadSlots
+from .threadworker import ThreadWorker
+from .watchdog import Watchdog, timeout_error
+
+if TYPE_CHECKING:
+    from .workerset import FailureSink, Reporter, WorkerActor, WorkerSet
+
+__all__ = ["ThreadWorkerSet"]
+
+
+class ThreadWorkerSet:
+    """Worker actors that run tasks in their own threads.
+
+    A thread cannot be killed: a task over its timeout is abandoned. Its
+    thread goes on (a daemon thread: it never blocks interpreter exit), its
+    result is dropped, and a fresh worker takes its index.
+    """
+
+    def __init__(self, workers: int, table: Sequence[TaskSpec], cancelled: threading.Event) -> None:
+        self._count = workers
+        self._table = table
+        self._cancelled = cancelled
+        self._slots = ThreadSlots(workers)
+        self._refs: list[pykka.ActorRef[ThreadWorker]] = []
+        self._abandoned: list[threading.Event] = []
+        self._lock = threading.Lock()
+        self._report_to: Reporter  # set by launch, before any worker starts
+        self._failure_sink: FailureSink | None = None
+        self._watchdog = Watchdog(table, workers, self._slots.get, self._timed_out)
+
+    def launch(self, report_to: Reporter, failure_sink: FailureSink | None) -> list[WorkerActor]:
+        self._report_to, self._failure_sink = report_to, failure_sink
+        for index in range(self._count):
+            self._start(index, 0)
+        return list(self._refs)
+
+    def _start(self, index: int, generation: int) -> pykka.ActorRef[ThreadWorker]:
+        abandoned = threading.Event()
+        ref = ThreadWorker.start(
+            index, self._report_to, self._cancelled, self._failure_sink, self._slots, generation,
+            abandoned,
+        )  # fmt: skip
+        if index < len(self._refs):
+            self._refs[index], self._abandoned[index] = ref, abandoned
+        else:
+            self._refs.append(ref)
+            self._abandoned.append(abandoned)
+        return ref
+
+    def enforce_timeouts(self) -> None:
+        self._watchdog.ensure()
+
+    def current(self, index: int) -> tuple[int, float] | None:
+        return self._slots.get(index)
+
+    def _timed_out(self, index: int, tid: int) -> None:
+        with self._lock:
+            if self._cancelled.is_set():
+                return
+            generation = self._slots.retire(index, tid)
+            if generation is None:
+                return  # it finished meanwhile
+            self._abandoned[index].set()
+            ref = self._start(index, generation)
+        err = timeout_error(self._table[tid], "its thread was abandoned")
+        self._report_to.tell(WorkerLost(index, generation, tid, err, ref))
+
+    def close(self, kill: bool) -> None:
+        self._watchdog.stop()
+        if kill:
+            self._cancelled.set()
+        with self._lock:
+            refs = list(self._refs)
+        for ref in refs:
+            ref.stop()  # waits for a task that is running: a thread cannot be killed
+
+    def alive(self) -> bool:
+        return any(ref.is_alive() for ref in self._refs)
+
+
+if TYPE_CHECKING:  # mypy checks that the set keeps the pool protocol
+    _: type[WorkerSet] = ThreadWorkerSet
