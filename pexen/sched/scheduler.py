@@ -11,7 +11,7 @@ from typing import Any
 
 from actors.engine import Engine
 from actors.messages import RunEnded
-from pexen.state.depcheck import check_satisfiable, unrequired_provides
+from pexen.state.depcheck import DepChecker
 from pexen.state.taskspec import TaskSpec, check_priorities, compile_task
 from pexen.util import PexenWarning
 from pexen.vocab.errors import SchedulerError
@@ -56,6 +56,7 @@ class Sched:
 
     def __init__(self, tasks: Iterable[Any] = ()) -> None:
         self._tasks: dict[Any, TaskSpec] = {}
+        self._deps = DepChecker()  # what validating the next addition needs
         self._shared: dict[str, Any] = {}
         self._active = threading.Lock()  # held while a run goes on
         self._guard = threading.RLock()  # the task set and the current engine
@@ -86,10 +87,11 @@ class Sched:
                     new[task] = compile_task(task, len(self._tasks) + len(new))
             if not new:
                 return
-            specs = [*self._tasks.values(), *new.values()]
-            check_priorities(list(new.values()), specs[0])
-            check_satisfiable(specs)
-            for spec, name in unrequired_provides(specs, new.values()):
+            batch = list(new.values())
+            # one reference priority for the whole set: the first task's
+            check_priorities(batch, next(iter(self._tasks.values()), batch[0]))
+            self._deps.add(batch)  # raises, and keeps nothing of the batch
+            for spec, name in self._deps.unrequired(batch):
                 warnings.warn(
                     f"Dep {name!r} provided by {spec.func}, but not required by any task",
                     PexenWarning,
@@ -98,7 +100,7 @@ class Sched:
             self._tasks.update(new)
             if self._engine is not None:
                 # when the run just ended, the tasks wait for the next one
-                self._engine.add(list(new.values()))
+                self._engine.add(batch)
 
     def add_shared(self, **shared: Any) -> None:
         """Preset keys of the shared dict every task starts with (a copy each)."""

@@ -9,7 +9,7 @@ from pexen.vocab.errors import DepcheckError
 
 from .taskspec import TaskSpec
 
-__all__ = ["DepChecker", "check_satisfiable", "unrequired_provides"]
+__all__ = ["DepChecker", "check_satisfiable"]
 
 
 def _sorted(names: Iterable[Hashable]) -> list[Hashable]:
@@ -125,16 +125,3 @@ def _find_cycle(specs: list[TaskSpec], unmet: set[Hashable]) -> list[Hashable]:
                 path.append(nxt)
                 iters.append(iter(edges[nxt]))
     return []
-
-
-def unrequired_provides(
-    specs: Iterable[TaskSpec], new: Iterable[TaskSpec]
-) -> Iterator[tuple[TaskSpec, Hashable]]:
-    """Yield ``(spec, name)`` for each name a task of ``new`` provides that no
-    task of ``specs`` requires."""
-    required: set[Hashable] = set()
-    for spec in specs:
-        required |= spec.requires
-    for spec in new:
-        for name in _sorted(spec.provides - required):
-            yield spec, name

@@ -6,7 +6,7 @@ import pytest
 from specs import spec
 
 from pexen.sched import DepcheckError, MutexError, SchedulerError, meta
-from pexen.state.depcheck import check_satisfiable, unrequired_provides
+from pexen.state.depcheck import DepChecker, check_satisfiable
 from pexen.state.depgraph import DepGraph
 from pexen.state.handout import HandOutPolicy
 from pexen.state.readyqueue import ReadyQueue
@@ -78,9 +78,11 @@ def test_depcheck_accepts_a_dag_and_multiple_providers():
 
 
 def test_unrequired_provides_names_only_new_tasks():
-    old = [spec(0, provides=["x"])]
+    checker = DepChecker()
+    checker.add([spec(0, provides=["x"])])
     new = [spec(1, provides=["a", "b"]), spec(2, requires=["a"])]
-    found = [(s.tid, n) for s, n in unrequired_provides(old + new, new)]
+    checker.add(new)
+    found = [(s.tid, n) for s, n in checker.unrequired(new)]
     assert found == [(1, "b")]
 
 
