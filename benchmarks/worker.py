@@ -26,12 +26,20 @@ Implementations (``--impl``):
   equivalent graph;
 - ``pipe``, ``queue`` (W4 only): the physical floors, a round trip of a small
   pickled tuple over a ``multiprocessing`` Pipe to a child process, and a
-  ``queue.Queue`` put/get round trip between two threads.
+  ``queue.Queue`` put/get round trip between two threads;
+- ``pipe`` (W9): the floor of payloads, the same bytes written by a child
+  process with ``send_bytes`` and read with ``recv_bytes``, one message each.
+
+W7 runs ``Sched.serve()``; a pexen without it (the legacy, or this tree before
+it has one) reports ``"skipped"`` instead of failing. W8 is W2 in a process
+that already runs one idle thread of its own. W9's tasks return ``--payload``
+bytes each, built inside the task; results are dropped as they come.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import resource
@@ -46,7 +54,19 @@ SPARE = 1  # pexen pools' spare (--spare)
 LOCK_CLASSES = 10  # W3: r0..r9 / u0..u9
 W5_WINDOW = 1000  # W5: requires are drawn from the previous W5_WINDOW tasks
 W5_RESOURCES = 20  # W5: lock names x0..x19
-THREADED = {"W1": True, "W2": False, "W3": True, "W4": False, "W5": False, "W6": False}
+SERVE_IN_FLIGHT = 4  # W7: tasks kept in flight, one added per result
+THREADED = {
+    "W1": True,
+    "W2": False,
+    "W3": True,
+    "W4": False,
+    "W5": False,
+    "W6": False,
+    "W7": True,
+    "W8": False,
+    "W9": False,
+}
+NO_SERVE = "this pexen has no Sched.serve()"
 
 
 # --------------------------------------------------------------------------
@@ -91,6 +111,59 @@ def make_burn(iters):
         return burn(iters)
 
     return task
+
+
+def payload(size):
+    """W9: the payload is built inside the task, the same way everywhere."""
+    return b"x" * size
+
+
+def make_payload(size):
+    def task():
+        return payload(size)
+
+    return task
+
+
+@contextlib.contextmanager
+def idle_thread(on):
+    """W8: one idle thread of the process's own, alive over the timed part.
+
+    Started before the pool, as a service's threads are; it only waits.
+    """
+    if not on:
+        yield
+        return
+    stop = threading.Event()
+    th = threading.Thread(target=stop.wait, name="bench-idle", daemon=True)
+    th.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        th.join(10)
+
+
+class Seen:
+    """Which task indices came back, one bit each (W7 keeps nothing else)."""
+
+    def __init__(self, n):
+        self.n = n
+        self.count = 0
+        self.bits = bytearray(n // 8 + 1)
+
+    def mark(self, i):
+        if type(i) is not int or not 0 <= i < self.n:
+            raise RuntimeError(f"unexpected result {i!r}")
+        byte, bit = divmod(i, 8)
+        if self.bits[byte] >> bit & 1:
+            raise RuntimeError(f"result {i} came back twice")
+        self.bits[byte] |= 1 << bit
+        self.count += 1
+
+    def check(self):
+        if self.count != self.n:
+            raise RuntimeError(f"got {self.count} results for {self.n} tasks")
 
 
 # --------------------------------------------------------------------------
@@ -143,15 +216,22 @@ def _provided(requires):
 # --------------------------------------------------------------------------
 # pexen (this tree or the legacy: same public API)
 # --------------------------------------------------------------------------
-def run_pexen(workload, n, seed, iters):
+def run_pexen(workload, n, seed, iters, size=0):
     from pexen.sched import Sched, meta
     from pexen.sched import pool as ppool
 
+    if workload == "W7":
+        return serve_pexen(n)
     requires, claims, uses = build_graph(workload, n, seed)
     provided = _provided(requires)
     tasks = []
     for i in range(n):
-        task = make_burn(iters) if workload == "W6" else make_noop(i)
+        if workload == "W6":
+            task = make_burn(iters)
+        elif workload == "W9":
+            task = make_payload(size)
+        else:
+            task = make_noop(i)
         fields = {}
         if requires[i]:
             fields["requires"] = [f"p{k}" for k in requires[i]]
@@ -171,23 +251,64 @@ def run_pexen(workload, n, seed, iters):
     rets = []
     failures = []
     stamps = []
-    t0 = time.perf_counter()
-    s = Sched(tasks)
-    t_added = time.perf_counter()
-    for res in s.run(pool_cls(workers=WORKERS, spare=SPARE)):
-        stamps.append(time.perf_counter())
-        order.append(index.get(id(res.task), -1))
-        rets.append(res.ret)
-        if res.excinfo is not None and len(failures) < 3:
-            failures.append(f"{res.excinfo.type!r}: {res.excinfo.val!r}")
-    t1 = time.perf_counter()
-    out = {"wall_s": t1 - t0, "add_tasks_s": t_added - t0}
+    with idle_thread(workload == "W8"):
+        out = {"threads": threading.active_count()}
+        t0 = time.perf_counter()
+        s = Sched(tasks)
+        t_added = time.perf_counter()
+        for res in s.run(pool_cls(workers=WORKERS, spare=SPARE)):
+            stamps.append(time.perf_counter())
+            order.append(index.get(id(res.task), -1))
+            # W9: keep the length only, so that the payload can be freed
+            rets.append(res.ret if workload != "W9" or res.ret is None else len(res.ret))
+            if res.excinfo is not None and len(failures) < 3:
+                failures.append(f"{res.excinfo.type!r}: {res.excinfo.val!r}")
+        t1 = time.perf_counter()
+    out.update(wall_s=t1 - t0, add_tasks_s=t_added - t0)
     if failures:
         raise RuntimeError(f"tasks failed: {failures}")
-    _check(workload, n, order, rets, requires, out)
+    _check(workload, n, order, rets, requires, out, size)
     if workload == "W4":
         out["hop_us"] = _hop_us(stamps, n, t0)
     return out
+
+
+def serve_pexen(n):
+    """W7: a service fed from its loop body, SERVE_IN_FLIGHT tasks in flight.
+
+    Each result adds the next task; ``stop()`` once the last one was added,
+    after which ``serve()`` ends when the tasks still running are done. Tasks
+    are made one at a time as they are added (part of the timed loop, as in
+    a service) and only one bit per finished task is kept.
+    """
+    from pexen.sched import Sched
+    from pexen.sched import pool as ppool
+
+    if not hasattr(Sched, "serve"):
+        return {"skipped": NO_SERVE}
+    seen = Seen(n)
+    failures = []
+    t0 = time.perf_counter()
+    nxt = min(SERVE_IN_FLIGHT, n)
+    s = Sched([make_noop(i) for i in range(nxt)])
+    stopped = False
+    for res in s.serve(ppool.ThreadWorkerPool(workers=WORKERS, spare=SPARE)):
+        if res.excinfo is not None:
+            if len(failures) < 3:
+                failures.append(f"{res.excinfo.type!r}: {res.excinfo.val!r}")
+        else:
+            seen.mark(res.ret)
+        if nxt < n:
+            s.add_tasks([make_noop(nxt)])
+            nxt += 1
+        if nxt == n and not stopped:
+            s.stop()
+            stopped = True
+    wall = time.perf_counter() - t0
+    if failures:
+        raise RuntimeError(f"tasks failed: {failures}")
+    seen.check()
+    return {"wall_s": wall}
 
 
 def _hop_us(stamps, n, t0):
@@ -197,11 +318,16 @@ def _hop_us(stamps, n, t0):
     return (stamps[-1] - t0) * 1e6
 
 
-def _check(workload, n, order, rets, requires, out):
+def _check(workload, n, order, rets, requires, out, size=0):
     if len(order) != n:
         raise RuntimeError(f"got {len(order)} results for {n} tasks")
     if workload == "W6":
         out["task_cpu_s"] = float(sum(rets))
+        return
+    if workload == "W9":
+        if sorted(order) != list(range(n)) or any(r != size for r in rets):
+            raise RuntimeError(f"payloads of the wrong length, or missing: {rets[:5]}")
+        out["payload_bytes"] = size * n
         return
     if sorted(order) != list(range(n)) or any(r != i for r, i in zip(rets, order, strict=True)):
         raise RuntimeError("results do not match the tasks' indices")
@@ -215,12 +341,16 @@ def _check(workload, n, order, rets, requires, out):
 # --------------------------------------------------------------------------
 # concurrent.futures
 # --------------------------------------------------------------------------
-def run_cf(workload, n, seed, iters):
+def run_cf(workload, n, seed, iters, size=0):
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 
     threaded = THREADED[workload]
     ex_cls = ThreadPoolExecutor if threaded else ProcessPoolExecutor
     fn = noop_locked if workload == "W3" else noop
+    if workload == "W7":
+        return serve_cf(n)
+    if workload == "W9":
+        return payload_cf(n, size)
     out = {}
     if workload == "W4":
         with ex_cls(max_workers=WORKERS) as ex:
@@ -234,14 +364,16 @@ def run_cf(workload, n, seed, iters):
             out["wall_s"] = time.perf_counter() - t0
         out["hop_us"] = _hop_us(stamps, n, t0)
         return out
-    t0 = time.perf_counter()
-    with ex_cls(max_workers=WORKERS) as ex:
-        if workload == "W6":
-            futs = [ex.submit(burn, iters) for _ in range(n)]
-        else:
-            futs = [ex.submit(fn, i) for i in range(n)]
-        rets = [f.result() for f in as_completed(futs)]
-    out["wall_s"] = time.perf_counter() - t0
+    with idle_thread(workload == "W8"):
+        out["threads"] = threading.active_count()
+        t0 = time.perf_counter()
+        with ex_cls(max_workers=WORKERS) as ex:
+            if workload == "W6":
+                futs = [ex.submit(burn, iters) for _ in range(n)]
+            else:
+                futs = [ex.submit(fn, i) for i in range(n)]
+            rets = [f.result() for f in as_completed(futs)]
+        out["wall_s"] = time.perf_counter() - t0
     if len(rets) != n:
         raise RuntimeError(f"got {len(rets)} results for {n} tasks")
     if workload == "W6":
@@ -251,10 +383,60 @@ def run_cf(workload, n, seed, iters):
     return out
 
 
+def serve_cf(n):
+    """W7's peer: ThreadPoolExecutor fed one ``submit`` per result.
+
+    A done-callback hands each finished future to the loop (the cheapest way
+    to learn of one result at a time); SERVE_IN_FLIGHT futures in flight.
+    """
+    import queue
+    from concurrent.futures import ThreadPoolExecutor
+
+    seen = Seen(n)
+    done = queue.SimpleQueue()
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=WORKERS) as ex:
+        nxt = min(SERVE_IN_FLIGHT, n)
+        for i in range(nxt):
+            ex.submit(noop, i).add_done_callback(done.put)
+        for _ in range(n):
+            seen.mark(done.get().result())
+            if nxt < n:
+                ex.submit(noop, nxt).add_done_callback(done.put)
+                nxt += 1
+    wall = time.perf_counter() - t0
+    seen.check()
+    return {"wall_s": wall}
+
+
+def payload_cf(n, size):
+    """W9's peer: ProcessPoolExecutor, submit + as_completed, results dropped.
+
+    ``as_completed`` lets go of each future it yielded; popping it from the
+    index here too frees its payload once the loop moves on.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    got = []
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=WORKERS) as ex:
+        futs = {ex.submit(payload, size): i for i in range(n)}
+        for fut in as_completed(futs):
+            i = futs.pop(fut)
+            if len(fut.result()) != size:
+                raise RuntimeError(f"payload {i} has the wrong length")
+            got.append(i)
+        del fut
+    wall = time.perf_counter() - t0
+    if sorted(got) != list(range(n)):
+        raise RuntimeError("results do not match the tasks' indices")
+    return {"wall_s": wall, "payload_bytes": size * n}
+
+
 # --------------------------------------------------------------------------
 # dask local schedulers
 # --------------------------------------------------------------------------
-def run_dask(workload, n, seed, iters):
+def run_dask(workload, n, seed, iters, size=0):
     import dask
     import dask.multiprocessing
     import dask.threaded
@@ -313,9 +495,40 @@ def _echo(conn):
         conn.send(msg)
 
 
-def run_pipe(workload, n, seed, iters):
+def _send_payloads(conn, n, size):
+    for _ in range(n):
+        conn.send_bytes(payload(size))
+    conn.close()
+
+
+def pipe_payloads(n, size):
+    """W9's floor: one child writes each payload with send_bytes, we recv_bytes.
+
+    The child's start is inside the timing, as the pools' start-up is.
+    """
     import multiprocessing
 
+    t0 = time.perf_counter()
+    parent, child = multiprocessing.Pipe(duplex=False)
+    proc = multiprocessing.Process(target=_send_payloads, args=(child, n, size), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        for i in range(n):
+            if len(parent.recv_bytes()) != size:
+                raise RuntimeError(f"payload {i} has the wrong length")
+        wall = time.perf_counter() - t0
+    finally:
+        parent.close()
+        proc.join(10)
+    return {"wall_s": wall, "payload_bytes": size * n}
+
+
+def run_pipe(workload, n, seed, iters, size=0):
+    import multiprocessing
+
+    if workload == "W9":
+        return pipe_payloads(n, size)
     parent, child = multiprocessing.Pipe()
     proc = multiprocessing.Process(target=_echo, args=(child,), daemon=True)
     proc.start()
@@ -335,7 +548,7 @@ def run_pipe(workload, n, seed, iters):
     return {"wall_s": wall, "hop_us": wall / n * 1e6}
 
 
-def run_queue(workload, n, seed, iters):
+def run_queue(workload, n, seed, iters, size=0):
     import queue
 
     q_in, q_out = queue.Queue(), queue.Queue()
@@ -394,6 +607,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--iters", type=int, default=0, help="W6: burn() iterations")
     ap.add_argument("--spare", type=int, default=1, help="spare of pexen's pools")
+    ap.add_argument("--payload", type=int, default=0, help="W9: bytes each task returns")
     args = ap.parse_args(argv)
     global SPARE
     SPARE = args.spare
@@ -403,6 +617,7 @@ def main(argv=None):
         "impl": args.impl,
         "n": args.n,
         "spare": args.spare,
+        "payload": args.payload,
         "python": sys.version.split()[0],
         "executable": sys.executable,
     }
@@ -412,8 +627,9 @@ def main(argv=None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            rec.update(IMPLS[args.impl](args.workload, args.n, args.seed, args.iters))
-            rec["ok"] = True
+            impl = IMPLS[args.impl]
+            rec.update(impl(args.workload, args.n, args.seed, args.iters, args.payload))
+            rec["ok"] = "skipped" not in rec
         except BaseException as exc:  # report, whatever it is
             rec["ok"] = False
             rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
