@@ -1,4 +1,4 @@
-"""Run W1..W6 for pexen and its peers in one invocation and print one table.
+"""Run W1..W9 for pexen and its peers in one invocation and print one table.
 
 Every measurement runs in a fresh subprocess (``benchmarks/worker.py``);
 implementations alternate within each repetition (pexen, legacy, cf, dask,
@@ -35,12 +35,13 @@ RESULTS_DIR = BENCH_DIR / "results"
 LEGACY_SPEC = "pexen==0.0.3"
 LEGACY_VERSION = "0.0.3"
 WORKERS = 2
+SERVE_IN_FLIGHT = 4  # W7 (worker.SERVE_IN_FLIGHT)
 
 
 @dataclass(frozen=True)
 class Workload:
     wid: str
-    kind: str  # "throughput" | "latency" | "cpu"
+    kind: str  # "throughput" | "latency" | "cpu" | "payload"
     threaded: bool
     shape: str
     sizes: tuple[int, ...]
@@ -117,11 +118,54 @@ WORKLOADS = {
             (4,),
             ("legacy", "cf", "dask"),
         ),
+        Workload(
+            "W7",
+            "throughput",
+            True,
+            "a service: serve() on ThreadWorkerPool(workers=2), one task added per "
+            f"result from the loop body, {SERVE_IN_FLIGHT} in flight",
+            (10000, 100000, 1000000),
+            (1000, 5000, 20000),
+            (20, 60, 200),
+            ("cf",),
+            scaling=True,
+        ),
+        Workload(
+            "W8",
+            "throughput",
+            False,
+            "W2 in a process that already runs one idle thread of its own",
+            (10000,),
+            (2000,),
+            (200,),
+            ("cf",),
+        ),
+        Workload(
+            "W9",
+            "payload",
+            False,
+            "tasks returning bytes, ProcessWorkerPool(workers=2): n tasks of "
+            "(1 GiB / n) bytes each",
+            (4, 64),
+            (2, 16),
+            (2, 8),
+            ("cf", "pipe"),
+        ),
     )
 }
 
 ALL_PEERS = ("legacy", "cf", "dask", "pipe", "queue")
-UNIT = {"throughput": "tasks/s", "latency": "us/hop", "cpu": "wall/ideal"}
+UNIT = {"throughput": "tasks/s", "latency": "us/hop", "cpu": "wall/ideal", "payload": "MB/s"}
+MB = 1 << 20  # W9's payloads and MB/s: MiB, as RSS MB
+# W9: the payload bytes of one run, the same at each of its sizes (n tasks of
+# total / n bytes): 64 x 16 MB and 4 x 256 MB in full mode.
+PAYLOAD_TOTAL = {"full": 1024 * MB, "quick": 64 * MB, "tiny": 8 * MB}
+
+
+def payload_size(wl: Workload, n: int, mode: str) -> int:
+    """Bytes each task of a W9 run returns (0 for the other workloads)."""
+    return PAYLOAD_TOTAL[mode] // n if wl.kind == "payload" else 0
+
 
 # What the legacy costs per task, as measured here earlier, to decide before its
 # first run whether it fits the time budget; (per-task seconds, at size). Its
@@ -152,7 +196,7 @@ def impl_label(impl: str, wl: Workload) -> str:
     if impl == "dask":
         return "dask.threaded.get" if wl.threaded else "dask.multiprocessing.get"
     if impl == "pipe":
-        return "floor: mp.Pipe RTT"
+        return "floor: mp.Pipe bytes" if wl.kind == "payload" else "floor: mp.Pipe RTT"
     if impl == "queue":
         return "floor: queue.Queue RTT"
     return impl
@@ -170,6 +214,11 @@ NOTES = {
     ("W5", "cf"): "dispatch floor: same task count, deps and locks ignored",
     ("W5", "dask"): "same DAG, locks dropped (dask has none)",
     ("W6", "dask"): "spawn pool started inside get(), as pexen starts its own",
+    ("W7", "pexen"): "serve(): a task added from the loop body per result; stop() after the last",
+    ("W7", "cf"): "one submit per result (a done-callback hands it to the loop)",
+    ("W8", "pexen"): "an idle thread of the process's own runs over the timed part",
+    ("W8", "cf"): "an idle thread of the process's own runs over the timed part",
+    ("W9", "pipe"): "one child process: send_bytes per payload, recv_bytes here",
 }
 
 
@@ -183,7 +232,7 @@ class RunResult:
     n: int
     rep: int
     ok: bool
-    status: str = "ok"  # ok | error | timeout | crash
+    status: str = "ok"  # ok | error | timeout | crash | skipped (it cannot: W7)
     error: str | None = None
     wall_s: float | None = None
     hop_us: float | None = None
@@ -209,6 +258,10 @@ def _env_for(impl: str, code_root: Path = REPO_ROOT) -> dict[str, str]:
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONHASHSEED"] = "0"
     return env
+
+
+def _mode(args) -> str:
+    return "tiny" if args.tiny else "quick" if args.quick else "full"
 
 
 def _limit_memory(gib: float):
@@ -262,6 +315,8 @@ def run_one(
         str(iters),
         "--spare",
         str(args.spare),
+        "--payload",
+        str(payload_size(wl, n, _mode(args))),
     ]
     res = RunResult(wl.wid, impl, n, rep, ok=False, timeout_s=timeout)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -339,10 +394,6 @@ def run_one(
             res.error = f"exit {proc.returncode}: {tail}"[:300]
         return res
     res.record = record
-    if not record.get("ok"):
-        res.status = "error"
-        res.error = record.get("error", "unknown error")
-        return res
     if impl == "legacy" and record.get("pexen_version") != LEGACY_VERSION:
         res.status = "error"
         res.error = f"legacy run imported pexen {record.get('pexen_version')}"
@@ -353,6 +404,14 @@ def run_one(
             res.status = "error"
             res.error = f"imported pexen from {pfile}, not from {args.code_root}"
             return res
+    if record.get("skipped"):  # this implementation cannot run it (W7: no serve())
+        res.status = "skipped"
+        res.error = record["skipped"]
+        return res
+    if not record.get("ok"):
+        res.status = "error"
+        res.error = record.get("error", "unknown error")
+        return res
     res.ok = True
     res.wall_s = record.get("wall_s")
     res.hop_us = record.get("hop_us")
@@ -501,17 +560,29 @@ class Cell:
     note: str | None = None
     # why it was run once only (the legacy over the budget at a target size)
     single_run: str | None = None
+    payload_bytes: int | None = None  # W9: bytes each task returned
 
 
-def summarize(wl: Workload, n: int, impl: str, runs: list[RunResult]) -> Cell:
+def size_label(c: Cell) -> str:
+    """The size column: the task count, and for W9 the bytes of each task."""
+    if c.payload_bytes:
+        return f"{c.n}x{_fmt_bytes(c.payload_bytes)}"
+    return _fmt_n(c.n)
+
+
+def summarize(wl: Workload, n: int, impl: str, runs: list[RunResult], payload: int = 0) -> Cell:
     cell = Cell(wl.wid, n, impl, impl_label(impl, wl), "ok", unit=UNIT[wl.kind])
     cell.note = NOTES.get((wl.wid, impl))
+    cell.payload_bytes = payload or None
     good = [r for r in runs if r.ok]
     cell.reps_ok = len(good)
     if not good:
         bad = next((r for r in runs if not r.ok), None)
         reason = bad.error if bad else "no run"
-        if impl == "legacy":
+        if bad is not None and bad.status == "skipped":
+            cell.status = "skipped"
+            cell.reason = f"skipped: {reason}"
+        elif impl == "legacy":
             cell.status = "n/a"
             cell.reason = f"legacy cannot: {reason}"
         else:
@@ -526,6 +597,9 @@ def summarize(wl: Workload, n: int, impl: str, runs: list[RunResult]) -> Cell:
     if wl.kind == "throughput":
         cell.metric = n / cell.wall_median_s
         vals = [n / w for w in walls]
+    elif wl.kind == "payload":
+        vals = [n * payload / MB / r.wall_s for r in good]
+        cell.metric = statistics.median(vals)
     elif wl.kind == "latency":
         vals = [r.hop_us for r in good]
         cell.metric = statistics.median(vals)
@@ -564,6 +638,9 @@ def add_ratios(cells: list[Cell], wl: Workload) -> None:
             if wl.kind == "throughput":
                 c.ratio = px.metric / c.metric
                 c.ratio_kind = "throughput pexen/peer (higher is better)"
+            elif wl.kind == "payload":
+                c.ratio = px.metric / c.metric
+                c.ratio_kind = "MB/s pexen/peer (higher is better)"
             elif wl.kind == "latency":
                 c.ratio = px.metric / c.metric
                 c.ratio_kind = "per hop pexen/peer (lower is better)"
@@ -596,6 +673,7 @@ class Target:
     cmp: str  # ">=" | "<="
     status: str
     detail: str = ""
+    unit: str = "x"  # "x": a ratio; "MB": a difference of peak RSS
 
 
 def _pick(cells: list[Cell], wid: str, impl: str, n: int | None, allow_smaller=True):
@@ -617,6 +695,8 @@ def _why_missing(cells, wid, impl, n, excluded=None):
         return f"{impl}: {excluded[impl]}"
     for c in cells:
         if c.workload == wid and c.impl == impl and (n is None or c.n == n) and c.status != "ok":
+            if c.reason and c.reason.startswith(f"{c.status}:"):
+                return c.reason
             return f"{c.status}: {c.reason}"
     if not any(c.workload == wid for c in cells):
         return f"{wid} not run"
@@ -630,12 +710,12 @@ def evaluate_targets(cells: list[Cell], excluded: dict[str, str] | None = None) 
     def why(wid, impl, n):
         return _why_missing(cells, wid, impl, n, excluded)
 
-    def judge(text, value, bound, cmp, detail=""):
+    def judge(text, value, bound, cmp, detail="", unit="x"):
         if value is None:
-            out.append(Target(text, None, bound, cmp, "n/a", detail))
+            out.append(Target(text, None, bound, cmp, "n/a", detail, unit))
             return
         met = value >= bound if cmp == ">=" else value <= bound
-        out.append(Target(text, value, bound, cmp, "met" if met else "NOT MET", detail))
+        out.append(Target(text, value, bound, cmp, "met" if met else "NOT MET", detail, unit))
 
     def thr_ratio(wid, peer, bound, text):
         px = _pick(cells, wid, "pexen", 10000)
@@ -718,16 +798,117 @@ def evaluate_targets(cells: list[Cell], excluded: dict[str, str] | None = None) 
         if ctx:
             detail += "; same run: " + ", ".join(ctx)
         judge("W6 wall time / ideal", w6.metric, 1.1, "<=", detail)
+
+    _serve_targets(cells, judge, why)
+    thr_ratio("W8", "cf", 2, "W8@10k throughput pexen/ProcessPoolExecutor")
+    _payload_targets(cells, judge, why)
     return out
+
+
+def _ok_sizes(cells: list[Cell], wid: str, impl: str = "pexen") -> list[Cell]:
+    """The ok cells of impl on wid, smallest size first."""
+    ok = [c for c in cells if c.workload == wid and c.impl == impl and c.status == "ok"]
+    return sorted(ok, key=lambda c: c.n)
+
+
+def _serve_targets(cells: list[Cell], judge, why) -> None:
+    """W7: scaling 100k/10k, per task against W1's, peak RSS 1M against 100k.
+
+    Where those sizes were not run (--quick), the nearest below are compared
+    and the detail says which.
+    """
+    text = "W7 scaling ratio (per task 100k / 10k)"
+    big = _pick(cells, "W7", "pexen", 100000)
+    ok = _ok_sizes(cells, "W7")
+    ref = _pick(cells, "W7", "pexen", 10000, allow_smaller=False) or (ok[0] if ok else None)
+    if big is None or ref is None:
+        judge(text, None, 1.25, "<=", why("W7", "pexen", None))
+    elif big is ref:
+        judge(text, None, 1.25, "<=", "a single size measured")
+    else:
+        sizes = f"{_fmt_n(big.n)}/{_fmt_n(ref.n)}"
+        detail = f"sizes {sizes}" + (
+            "" if sizes == "100k/10k" else " (not the 100k/10k of the target)"
+        )
+        judge(text, big.per_task_us / ref.per_task_us, 1.25, "<=", detail)
+
+    text = "W7 per task pexen serve() / W1 run()"
+    if big is None:
+        judge(text, None, 2, "<=", why("W7", "pexen", None))
+    else:
+        w1 = _pick(cells, "W1", "pexen", big.n)
+        if w1 is None:
+            judge(text, None, 2, "<=", why("W1", "pexen", None))
+        else:
+            detail = f"W7@{_fmt_n(big.n)} vs W1@{_fmt_n(w1.n)}"
+            if big.n != 100000:
+                detail += " (not the 100k of the target)"
+            judge(text, big.per_task_us / w1.per_task_us, 2, "<=", detail)
+
+    text = "W7 peak RSS at 1M minus at 100k"
+    top = _pick(cells, "W7", "pexen", 1000000)
+    below = _pick(cells, "W7", "pexen", top.n - 1) if top else None
+    if top is None:
+        judge(text, None, 20, "<=", why("W7", "pexen", None), unit="MB")
+    elif below is None:
+        judge(text, None, 20, "<=", "a single size measured", unit="MB")
+    else:
+        detail = (
+            f"{top.rss_mb:.0f} MB at {_fmt_n(top.n)}, {below.rss_mb:.0f} MB at {_fmt_n(below.n)}"
+        )
+        if (top.n, below.n) != (1000000, 100000):
+            detail += " (not the 1M/100k of the target)"
+        judge(text, top.rss_mb - below.rss_mb, 20, "<=", detail, unit="MB")
+
+
+def _payload_targets(cells: list[Cell], judge, why) -> None:
+    """W9: MB/s at least 1.5x ProcessPoolExecutor's, with many and with big payloads.
+
+    "Many" is W9's largest task count (64 x 16 MB in full mode), "big" its
+    smallest (4 x 256 MB).
+    """
+    label = impl_label("cf", WORKLOADS["W9"])
+    ok = _ok_sizes(cells, "W9")
+    for text, want, px in (
+        (f"W9 64 x 16 MB: MB/s pexen/{label}", "64x16MB", ok[-1] if ok else None),
+        (f"W9 4 x 256 MB: MB/s pexen/{label}", "4x256MB", ok[0] if len(ok) > 1 else None),
+    ):
+        if px is None:
+            judge(
+                text,
+                None,
+                1.5,
+                ">=",
+                why("W9", "pexen", None) if not ok else "a single size measured",
+            )
+            continue
+        other = _pick(cells, "W9", "cf", px.n, allow_smaller=False)
+        if other is None:
+            judge(text, None, 1.5, ">=", why("W9", "cf", px.n))
+            continue
+        detail = f"at {size_label(px)}"
+        if size_label(px) != want:
+            detail += f" (not the {want} of the target)"
+        judge(text, px.metric / other.metric, 1.5, ">=", detail)
 
 
 # --------------------------------------------------------------------------
 # Formatting
 # --------------------------------------------------------------------------
 def _fmt_n(n: int) -> str:
+    if n >= 1000000 and n % 1000000 == 0:
+        return f"{n // 1000000}M"
     if n >= 1000 and n % 1000 == 0:
         return f"{n // 1000}k"
     return str(n)
+
+
+def _fmt_bytes(b: int) -> str:
+    if b >= MB and b % MB == 0:
+        return f"{b // MB}MB"
+    if b >= 1024 and b % 1024 == 0:
+        return f"{b // 1024}kB"
+    return f"{b}B"
 
 
 def _fmt_num(x: float | None, kind: str = "") -> str:
@@ -779,7 +960,7 @@ def render(cells: list[Cell], targets: list[Target], meta: dict) -> str:
             text = c.reason if c.status in ("skipped", "n/a") else f"ERROR: {c.reason}"
             if c.status == "n/a":
                 text = f"n/a ({c.reason})"
-            rows.append((c.workload, _fmt_n(c.n), label, text, "", "", "", "", ""))
+            rows.append((c.workload, size_label(c), label, text, "", "", "", "", ""))
             continue
         ratio = "" if c.impl == "pexen" else _fmt_ratio(c.ratio)
         scaling = f"{c.scaling:.2f} ({c.scaling_sizes})" if c.scaling is not None else ""
@@ -787,7 +968,7 @@ def render(cells: list[Cell], targets: list[Target], meta: dict) -> str:
         rows.append(
             (
                 c.workload,
-                _fmt_n(c.n),
+                size_label(c),
                 label,
                 _fmt_num(c.metric, wl.kind),
                 c.unit,
@@ -798,7 +979,7 @@ def render(cells: list[Cell], targets: list[Target], meta: dict) -> str:
             )
         )
         if c.warnings:
-            problems.append(f"{c.workload} {_fmt_n(c.n)} {c.label}: {c.warnings}")
+            problems.append(f"{c.workload} {size_label(c)} {c.label}: {c.warnings}")
     widths = [len(h) for h in head]
     for r in rows:
         if r[4]:  # wide skip/n/a texts span the columns and do not set widths
@@ -832,8 +1013,9 @@ def render(cells: list[Cell], targets: list[Target], meta: dict) -> str:
         lines.append(fmt(r))
     lines.append("")
     lines.append(
-        "pexen/peer: throughput ratio for W1 W2 W3 W5 (higher is better); "
-        "per-hop latency ratio for W4 and wall/ideal ratio for W6 (lower is better)."
+        "pexen/peer: throughput ratio for W1 W2 W3 W5 W7 W8 and MB/s ratio for W9 "
+        "(higher is better); per-hop latency ratio for W4 and wall/ideal ratio for W6 "
+        "(lower is better)."
     )
     lines.append(
         "scaling: per-task cost at the largest size over per-task cost at 10k "
@@ -843,15 +1025,21 @@ def render(cells: list[Cell], targets: list[Target], meta: dict) -> str:
         "W6 median is wall time over the ideal (total task CPU time / 2 workers); "
         "spread is half the min-max range over the median."
     )
+    if any(c.workload == "W9" for c in cells):
+        lines.append(
+            "W9 size is tasks x bytes each; median is MB/s of payload delivered "
+            "(MB = 2^20 bytes), pool start-up included; results dropped as they come."
+        )
     for i, note in enumerate(notes, 1):
         lines.append(f"[{i}] {note}")
     for line in meta.get("skipped_lines", []):
         lines.append(line)
-    w5 = [c for c in cells if c.workload == "W5" and c.status == "ok"]
-    if w5:
-        top = max(c.n for c in w5)
-        rss = ", ".join(f"{c.label} {c.rss_mb:.0f} MB" for c in w5 if c.n == top and c.rss_mb)
-        lines.append(f"Peak RSS of the scheduling process, W5 at {_fmt_n(top)}: {rss}")
+    for wid in ("W5", "W7"):
+        ok = [c for c in cells if c.workload == wid and c.status == "ok"]
+        if ok:
+            top = max(c.n for c in ok)
+            rss = ", ".join(f"{c.label} {c.rss_mb:.0f} MB" for c in ok if c.n == top and c.rss_mb)
+            lines.append(f"Peak RSS of the scheduling process, {wid} at {_fmt_n(top)}: {rss}")
     if problems:
         lines.append("")
         lines.append("Problems seen:")
@@ -860,8 +1048,12 @@ def render(cells: list[Cell], targets: list[Target], meta: dict) -> str:
     lines.append("Targets:")
     tw = max(len(t.text) for t in targets) if targets else 10
     for t in targets:
-        bound = f"{t.cmp} {_fmt_ratio(t.bound)}"
-        value = _fmt_ratio(t.measured) if t.measured is not None else "-"
+        if t.unit == "MB":
+            bound = f"{t.cmp} {t.bound:.0f} MB"
+            value = f"{t.measured:+.1f} MB" if t.measured is not None else "-"
+        else:
+            bound = f"{t.cmp} {_fmt_ratio(t.bound)}"
+            value = _fmt_ratio(t.measured) if t.measured is not None else "-"
         lines.append(f"  {t.text.ljust(tw)}  {bound:>9}  {value:>9}  {t.status:<7}  {t.detail}")
     return "\n".join(lines)
 
@@ -881,6 +1073,8 @@ def _predict_s(impl: str, wl: Workload, n: int, measured: dict) -> float | None:
         return None
     if wl.kind == "cpu":
         return per_task * n
+    if wl.kind == "payload":
+        return per_task * m  # the same bytes at every size (PAYLOAD_TOTAL)
     return per_task * n * (n / m if quadratic else 1.0)
 
 
@@ -930,7 +1124,7 @@ def plan_run(
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Run the pexen benchmarks (W1..W6) against their peers, one table.",
+        description="Run the pexen benchmarks (W1..W9) against their peers, one table.",
     )
     ap.add_argument(
         "--quick",
@@ -1074,7 +1268,7 @@ def _run(args, argv) -> int:
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
+    mode = _mode(args)
     started = _dt.datetime.now()
     load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -1129,6 +1323,7 @@ def _run(args, argv) -> int:
         dropped: dict[str, str] = {}  # impl -> reason for all larger sizes
         wl_cells: list[Cell] = []
         for n in sizes:
+            payload = payload_size(wl, n, mode)
             if args.reps is not None:
                 reps = args.reps
             elif args.tiny:
@@ -1149,6 +1344,7 @@ def _run(args, argv) -> int:
                             "n/a" if impl == "legacy" else "skipped",
                             reason=dropped[impl],
                             unit=UNIT[wl.kind],
+                            payload_bytes=payload or None,
                         )
                     )
                     continue
@@ -1174,6 +1370,7 @@ def _run(args, argv) -> int:
                             "skipped",
                             reason=plan.reason,
                             unit=UNIT[wl.kind],
+                            payload_bytes=payload or None,
                         )
                     )
                     log(f"{wid} {_fmt_n(n)} {impl}: {plan.reason}")
@@ -1198,19 +1395,19 @@ def _run(args, argv) -> int:
                     shown = f"{r.wall_s:.3f} s" if r.ok else f"{r.status}: {r.error}"
                     log(f"{wid} {_fmt_n(n):>5} rep {rep + 1}/{plan.reps} {impl:<6} {shown}")
             for impl in active:
-                cell = summarize(wl, n, impl, runs[impl])
+                cell = summarize(wl, n, impl, runs[impl], payload)
                 if plans[impl].reason:
                     cell.single_run = plans[impl].reason
                     cell.note = "; ".join(x for x in (cell.note, cell.single_run) if x)
                 wl_cells.append(cell)
                 if cell.status == "ok":
                     measured[(impl, n)] = cell.wall_median_s / n
+                elif cell.status == "skipped" or impl == "legacy":
+                    # it cannot run this workload ("skipped: this pexen has no
+                    # Sched.serve()", "legacy cannot: ..."): nor at larger sizes
+                    dropped[impl] = cell.reason
                 elif impl != "pexen":
-                    dropped[impl] = (
-                        cell.reason  # "legacy cannot: ..."
-                        if impl == "legacy"
-                        else f"skipped: it failed at {_fmt_n(n)} ({cell.reason})"
-                    )
+                    dropped[impl] = f"skipped: it failed at {_fmt_n(n)} ({cell.reason})"
         order = {
             impl: i for i, impl in enumerate(["pexen", "legacy", "cf", "dask", "pipe", "queue"])
         }
