@@ -1,4 +1,4 @@
-"""``python -m benchmarks``: run W1..W6 against the peers and print one table."""
+"""``python -m benchmarks``: run W1..W9 against the peers and print one table."""
 
 import sys
 
