@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import multiprocessing
 import os
 import queue
 import signal
@@ -329,6 +331,29 @@ def test_process_workers_run_inherited_tasks_and_report_a_death():
     finally:
         workers.close(kill=True)
     assert not workers.alive()
+
+
+@pytest.mark.timeout(30)
+def test_process_worker_runs_a_later_task_from_its_origin_without_pickling():
+    lock = multiprocessing.Lock()  # crosses to a process by inheritance only
+
+    def locked():
+        with lock:
+            return os.getpid()
+
+    table = [spec(0, func=locked)]
+    workers = ProcessWorkerSet(1, table)
+    report = Probe()
+    try:
+        [ref] = workers.launch(report, None)
+        again = dataclasses.replace(table[0], tid=1, origin=0)  # a later task, same code
+        table.append(again)
+        ref.tell(RunTasks(((again, {"n": 1}),)))
+        [out] = report.get().outcomes
+    finally:
+        workers.close(kill=True)
+    assert (out.tid, out.excinfo, out.shared) == (1, None, {"n": 1})
+    assert out.ret != os.getpid()
 
 
 def test_planner_gives_late_tasks_the_shared_state_of_what_they_require(rig_factory):
