@@ -130,6 +130,10 @@ class Engine:
             skipped=planner.skipped,
         )
 
+    def alive(self) -> bool:
+        """Whether any worker (thread or process) of the run is still alive."""
+        return self._workers.alive()
+
     def close(self, cancel: bool) -> None:
         """Stop every actor and worker of the run; with ``cancel``, abandon it.
 
