@@ -63,14 +63,14 @@ _Out = tuple[int, float, dict[str, Any]]
 class Phase(enum.Enum):
     """Where a run stands: the planner's one stop state.
 
-    ============  ==========================================  ===================
-    phase         the planner                                 moves on at
-    ============  ==========================================  ===================
-    ``STARTING``  waits for its workers                       ``Begin``
-    ``OPEN``      dispatches; idle, it waits for more tasks   ``Stop``
-    ``RUNNING``   dispatches; ends the run once idle          idle, ``Cancel``
-    ``ENDED``     has posted ``RunEnded``; dispatches nothing  -
-    ============  ==========================================  ===================
+    ============  ============================================  ================
+    phase         the planner                                   moves on at
+    ============  ============================================  ================
+    ``STARTING``  waits for its workers                         ``Begin``
+    ``OPEN``      dispatches; idle, it waits for more tasks     ``Stop``
+    ``RUNNING``   dispatches; ends the run once idle            idle, ``Cancel``
+    ``ENDED``     has posted ``RunEnded``; dispatches nothing   -
+    ============  ============================================  ================
 
     ``Begin`` leads to ``OPEN`` for a run started with ``keep_open``, else to
     ``RUNNING``. ``Cancel`` (or the run's ``cancelled`` event, seen before a
@@ -131,7 +131,9 @@ class Planner(PassiveActor):
 
     A task *skipped* is one still waiting on deps when the run ends (a
     provider failed); it is counted, not moved. The planner cannot tell a
-    task handed out from one running (the worker set's ``current`` can).
+    task handed out from one running (the worker set's ``current`` can). A
+    task of the initial table that is not part of the run (``run_table``
+    false, below) stays *outside* for good.
 
     At most ``capacity`` tasks are out at once. Tasks go to the least loaded
     worker; to a worker still busy (ahead) only while ``handout`` says tasks
@@ -395,42 +397,54 @@ class Planner(PassiveActor):
 
     def _pump(self) -> None:
         """Hand out work while capacity is free, most urgent first."""
-        phase = self._phase
-        if phase is not _RUNNING and phase is not _OPEN:
-            return
-        if self._cancel_event.is_set():  # Cancel is on its way: act on it now
-            self._end(RunEnded(0, 0, cancelled=True))
-            return
         free = self._capacity - len(self._out)
-        if free <= 0 or not (self._granted or self._ready):
+        if free <= 0 or not (self._granted or self._ready) or not self._may_dispatch():
             return
-        if self._mailbox.should_pause(len(self._results)):
-            return
-        specs, ready, granted, workers = self._specs, self._ready, self._granted, self._workers
+        workers = self._workers
         batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
         ahead = self._policy.ahead()
         now = time.monotonic()
-        while free > 0:
-            if not ahead and workers.all_busy():
-                break  # long tasks: the next one waits for a free worker
-            if granted:
-                tid = granted[0]
-            elif ready:
-                tid = ready.peek()
-                spec = specs[tid]
-                if spec.locks:
-                    request = LockRequest(tid, spec.uses, spec.claims)
-                    answer = self.locks.ask(AcquireLocks((request,)))
-                    if not answer.granted:
-                        self._lock_decisions(answer)  # it waits, without a slot
-                        continue
-            else:
+        # with long tasks (not ahead), the next one waits for a free worker
+        while free > 0 and (ahead or not workers.all_busy()):
+            tid = self._next()
+            if tid is None:
                 break
             self._hand_out(tid, batches, now)
             free -= 1
         for index, items in batches.items():
             worker = workers[index]
             worker.actor.tell(RunTasks(tuple(items), worker.generation))
+
+    def _may_dispatch(self) -> bool:
+        """Whether the phase lets tasks out now, and the caller keeps up."""
+        phase = self._phase
+        if phase is not _RUNNING and phase is not _OPEN:
+            return False
+        if self._cancel_event.is_set():  # Cancel is on its way: act on it now
+            self._end(RunEnded(0, 0, cancelled=True))
+            return False
+        return not self._mailbox.should_pause(len(self._results))
+
+    def _next(self) -> int | None:
+        """The most urgent task that may start now: granted ones, then ready ones.
+
+        A ready task whose locks are not free goes to wait for them, and the
+        next one is looked at.
+        """
+        granted, ready = self._granted, self._ready
+        while True:
+            if granted:
+                return granted[0]
+            if not ready:
+                return None
+            tid = ready.peek()
+            spec = self._specs[tid]
+            if not spec.locks:
+                return tid
+            answer = self.locks.ask(AcquireLocks((LockRequest(tid, spec.uses, spec.claims),)))
+            if answer.granted:
+                return tid
+            self._lock_decisions(answer)  # it waits, without a slot
 
     def _hand_out(
         self, tid: int, batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]], now: float

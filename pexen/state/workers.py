@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["WorkerState", "Workers"]
@@ -35,25 +35,17 @@ class WorkerState:
         )
 
 
-class Workers:
+class Workers(list[WorkerState]):
     """The workers of a run, by index: a list of :class:`WorkerState`.
 
-    Plain state, no threads: the planner is its only user.
+    Plain state, no threads: the planner is its only user. A list itself, so
+    that indexing (once or twice per task) costs no Python call.
     """
 
-    __slots__ = ("_all",)
+    __slots__ = ()
 
     def __init__(self, actors: Iterable[Any] = ()) -> None:
-        self._all = [WorkerState(i, actor) for i, actor in enumerate(actors)]
-
-    def __getitem__(self, index: int) -> WorkerState:
-        return self._all[index]
-
-    def __len__(self) -> int:
-        return len(self._all)
-
-    def __iter__(self) -> Iterator[WorkerState]:
-        return iter(self._all)
+        super().__init__(WorkerState(i, actor) for i, actor in enumerate(actors))
 
     def least_loaded(self) -> WorkerState | None:
         """The live worker with the fewest tasks (the lowest index among equals).
@@ -61,18 +53,18 @@ class Workers:
         ``None`` when no worker is alive.
         """
         best: WorkerState | None = None
-        for worker in self._all:
+        for worker in self:
             if worker.alive and (best is None or worker.load < best.load):
                 best = worker
         return best
 
     def all_busy(self) -> bool:
         """Whether every live worker has a task (handed out or running)."""
-        return not any(worker.alive and not worker.load for worker in self._all)
+        return not any(worker.alive and not worker.load for worker in self)
 
     def any_alive(self) -> bool:
         """Whether any worker is still alive."""
-        return any(worker.alive for worker in self._all)
+        return any(worker.alive for worker in self)
 
     def lost(self, index: int, generation: int | None, replacement: Any = None) -> WorkerState:
         """Worker ``index`` was lost: a fresh one of ``generation`` took its index.
@@ -80,7 +72,7 @@ class Workers:
         ``generation`` ``None``: it could not be replaced, and is dead for good.
         ``replacement``: the fresh worker's actor, when it is a new actor.
         """
-        worker = self._all[index]
+        worker = self[index]
         if generation is None:
             worker.alive = False
         else:
