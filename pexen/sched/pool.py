@@ -53,7 +53,7 @@ class _Session:
         self.unyielded = 0  # submitted, result not yet yielded by iter_results()
         self.taken: deque[TaskRes] = deque()  # taken from the engine, not yet yielded
         self.stopping = False
-        self._lock = threading.Lock()  # one tid per submission, in table order
+        self._lock = threading.Lock()  # tids in table order; unyielded
 
     def submit(self, spec: TaskSpec, origin: int | None, shared: dict[str, Any]) -> None:
         """Run ``spec``'s callable with its kwargs (no deps, locks, priority).
@@ -68,6 +68,12 @@ class _Session:
             )  # fmt: skip
             self.engine.add([run], [shared])
             self.unyielded += 1
+
+    def yielded(self) -> TaskRes:
+        """The next result taken, now handed to the caller."""
+        with self._lock:
+            self.unyielded -= 1
+        return self.taken.popleft()
 
     def take(self) -> bool:
         """Take the engine's next result; ``False`` once the run has ended.
@@ -198,8 +204,7 @@ class _WorkerPool:
             if not run.taken and not run.take():
                 break  # the run ended: nothing more will come
             while run.taken:
-                run.unyielded -= 1
-                yield run.taken.popleft()
+                yield run.yielded()
         if run is not None and run.stopping and self._run is run:
             run.finish()
             self._run = None

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from specs import spec
 
+from actors.engine import Engine
 from actors.lockmanager import LockManager
 from actors.mailbox import ResultMailbox
 from actors.messages import (
@@ -35,7 +36,7 @@ from actors.messages import (
 )
 from actors.planner import Planner
 from actors.threadworker import ThreadWorker
-from actors.workerset import ProcessWorkerSet
+from actors.workerset import ProcessWorkerSet, ThreadWorkerSet
 from pexen.sched import TaskFailError, TaskRes, WorkerLostError
 from pexen.state.handout import HandOutPolicy
 
@@ -500,3 +501,23 @@ def test_planner_status_shows_each_task_where_it_waits(rig_factory):
     status = rig.ref.ask(StatusQuery())
     assert [t for t, _ in rig.dispatched()] == [1]
     assert status.waiting_locks == () and status.finished == 1
+
+
+def test_engine_open_run_takes_tasks_until_stopped():
+    table = [spec(0, func=lambda: "code only")]  # the workers' table, not run
+    engine = Engine(
+        table, {}, lambda t, cancelled: ThreadWorkerSet(1, t, cancelled), 2, 10,
+        keep_open=True, run_table=False,
+    )  # fmt: skip
+    try:
+        for round_ in range(2):  # idle between rounds: the run stays open
+            mine = {"round": round_}
+            engine.add([spec(len(table), func=lambda s: s, shared=True)], [mine])
+            res = engine.take()
+            assert isinstance(res, TaskRes) and res.ret is mine
+            engine.consumed()
+        engine.stop()
+        assert engine.take() == RunEnded(0, 0)
+    finally:
+        engine.close(cancel=False)
+    assert not engine.alive()
