@@ -20,6 +20,7 @@ from .messages import (
     LockStatus,
     PlannerStatus,
     StatusQuery,
+    Stop,
 )
 from .planner import Planner
 from .workerset import WorkerSet
@@ -33,6 +34,12 @@ class Engine:
     ``make_workers(table, cancelled)`` builds the pool's :class:`WorkerSet`;
     it is called before any thread of the run starts, so a process pool may
     fork there. ``table`` is the run's task table; :meth:`add` grows it.
+
+    With ``keep_open``, the run does not end when idle: it waits for more
+    tasks until :meth:`stop`, then ends as any run does once idle. With
+    ``run_table`` false, the tasks in ``table`` at the start are not run:
+    they are the workers' table only, which later tasks name as their
+    :attr:`~pexen.state.taskspec.TaskSpec.origin` (the standalone pool API).
     """
 
     def __init__(
@@ -42,11 +49,17 @@ class Engine:
         make_workers: Callable[[list[TaskSpec], threading.Event], WorkerSet],
         capacity: int,
         backlog: int,
+        *,
+        keep_open: bool = False,
+        run_table: bool = True,
     ) -> None:
         self.table = table
         self.cancelled = threading.Event()
         self.mailbox = ResultMailbox(backlog)
-        self._planner = planner = Planner(table, preset, capacity, self.mailbox, self.cancelled)
+        self._planner = planner = Planner(
+            table, preset, capacity, self.mailbox, self.cancelled,
+            keep_open=keep_open, run_table=run_table,
+        )  # fmt: skip
         self.mailbox.on_drained = lambda: planner.tell(BacklogDrained())
         self._lock = threading.Lock()  # guards the table against concurrent adds
         self._closed = False
@@ -67,12 +80,20 @@ class Engine:
         """The caller is done with the last result it took."""
         self.mailbox.consumed()
 
-    def add(self, specs: list[TaskSpec]) -> None:
-        """Add tasks to the run (their tids continue the table's)."""
+    def add(self, specs: list[TaskSpec], shared: list[dict[str, Any]] | None = None) -> None:
+        """Add tasks to the run (their tids continue the table's).
+
+        ``shared``: the dict each task starts with (one per spec; the run owns
+        them from now on); by default each starts with a copy of the preset.
+        """
         with self._lock:
             self.table.extend(specs)
             self._workers.enforce_timeouts()
-            self._planner.tell(AddTasks(tuple(specs)))
+            self._planner.tell(AddTasks(tuple(specs), None if shared is None else tuple(shared)))
+
+    def stop(self) -> None:
+        """Let an open run end: it ends once idle, as any run does."""
+        self._planner.tell(Stop())
 
     def cancel(self) -> None:
         """Dispatch nothing more; the run ends after the results already out."""
@@ -108,6 +129,10 @@ class Engine:
             finished=planner.finished,
             skipped=planner.skipped,
         )
+
+    def alive(self) -> bool:
+        """Whether any worker (thread or process) of the run is still alive."""
+        return self._workers.alive()
 
     def close(self, cancel: bool) -> None:
         """Stop every actor and worker of the run; with ``cancel``, abandon it.

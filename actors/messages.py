@@ -31,6 +31,7 @@ __all__ = [
     "RunEnded",
     "RunTasks",
     "StatusQuery",
+    "Stop",
     "TaskDone",
     "WorkerLost",
 ]
@@ -179,14 +180,31 @@ class Begin:
 
 @dataclass(frozen=True, slots=True)
 class AddTasks:
-    """Facade -> planner: more tasks for the run going on (already validated)."""
+    """Facade -> planner: more tasks for the run going on (already validated).
+
+    ``shared``, when given, holds the shared dict each task starts with (one
+    per spec, in order; the planner owns them from now on); without it, each
+    starts with a copy of the run's preset.
+    """
 
     specs: tuple[TaskSpec, ...]
+    shared: tuple[dict[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class BacklogDrained:
     """Facade -> planner: the caller consumed results; dispatch (or end) may go on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Facade -> planner: an open run may end, as any run does, once idle.
+
+    A run started with ``keep_open`` goes on while idle, waiting for more
+    tasks, until this arrives; then it ends once nothing is out, nothing can
+    start and the caller consumed every result (with the usual skipped and
+    held counts). Tasks added meanwhile still join it.
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
@@ -13,6 +14,7 @@ from pexen.state.depgraph import DepGraph
 from pexen.state.handout import HandOutPolicy
 from pexen.state.readyqueue import ReadyQueue
 from pexen.state.taskspec import TaskSpec
+from pexen.state.workers import Workers
 from pexen.vocab.results import ExceptionInfo, TaskRes
 
 from .base import PassiveActor
@@ -33,48 +35,118 @@ from .messages import (
     RunEnded,
     RunTasks,
     StatusQuery,
+    Stop,
     TaskDone,
     WorkerLost,
 )
 
-__all__ = ["Planner"]
+__all__ = ["Phase", "Planner"]
 
 log = logging.getLogger(__name__)
 
-# What the planner knows of each task (one byte per task).
-_WAITING, _STARTED = 0, 1
+# A task's state, one byte per tid (see the life cycle in Planner). Ordered:
+# every state below _HANDED_OUT is "not handed out yet".
+_OUTSIDE = 0  # in the table for its code only (a standalone pool's registered task)
+_WAITING_DEPS = 1
+_READY = 2
+_WAITING_LOCKS = 3
+_GRANTED = 4
+_HANDED_OUT = 5
+_DONE = 6
+_FAILED = 7
+_ADDED = bytes([_WAITING_DEPS])  # what a task added to the run starts as
+
+#: what the planner keeps of a task handed out: (worker, when, shared dict)
+_Out = tuple[int, float, dict[str, Any]]
+
+
+class Phase(enum.Enum):
+    """Where a run stands: the planner's one stop state.
+
+    ============  ============================================  ================
+    phase         the planner                                   moves on at
+    ============  ============================================  ================
+    ``STARTING``  waits for its workers                         ``Begin``
+    ``OPEN``      dispatches; idle, it waits for more tasks     ``Stop``
+    ``RUNNING``   dispatches; ends the run once idle            idle, ``Cancel``
+    ``ENDED``     has posted ``RunEnded``; dispatches nothing   -
+    ============  ============================================  ================
+
+    ``Begin`` leads to ``OPEN`` for a run started with ``keep_open``, else to
+    ``RUNNING``. ``Cancel`` (or the run's ``cancelled`` event, seen before a
+    dispatch), the loss of every worker and an internal error end the run
+    from any phase.
+    """
+
+    STARTING = "starting"
+    OPEN = "open"
+    RUNNING = "running"
+    ENDED = "ended"
+
+
+_STARTING, _OPEN, _RUNNING, _ENDED = Phase.STARTING, Phase.OPEN, Phase.RUNNING, Phase.ENDED
 
 
 class Planner(PassiveActor):
     """Decides what runs next and where; turns outcomes into results.
 
-    Owns the run's :class:`DepGraph`, its :class:`ReadyQueue` and the shared
-    dicts of tasks not yet handed out. Starts a :class:`LockManager` of its
-    own, reachable as :attr:`locks`.
+    Owns the run's :class:`DepGraph`, its :class:`ReadyQueue`, the shared
+    dicts of tasks not yet handed out and what it knows of each worker
+    (:class:`~pexen.state.workers.Workers`). Starts a :class:`LockManager` of
+    its own, reachable as :attr:`locks`.
 
     Protocol:
 
-    - takes :class:`Begin`, :class:`AddTasks`, :class:`BacklogDrained` and
-      :class:`Cancel` (facade), :class:`TaskDone` and :class:`WorkerLost`
-      (workers); answers :class:`StatusQuery` (by ``ask``) with a
-      :class:`PlannerStatus`;
+    - takes :class:`Begin`, :class:`AddTasks`, :class:`BacklogDrained`,
+      :class:`Stop` and :class:`Cancel` (facade), :class:`TaskDone` and
+      :class:`WorkerLost` (workers); answers :class:`StatusQuery` (by
+      ``ask``) with a :class:`PlannerStatus`;
     - sends :class:`RunTasks` to workers; asks the lock manager
       :class:`AcquireLocks`, :class:`ReleaseLocks` and :class:`ForfeitLocks`,
       each answered at once with :class:`LockDecisions`;
     - posts a :class:`~pexen.sched.TaskRes` per finished task, then one
       :class:`RunEnded`, to the result mailbox.
 
+    A task's life cycle. Its state is one byte per tid; the containers are
+    cheap indexes of some states, changed only by :meth:`_move`, the one
+    place a task moves:
+
+    ===================  ========================  ==============================  =================
+    state                held in                   moves on when                   to
+    ===================  ========================  ==============================  =================
+    added                the task table            ``Begin`` / ``AddTasks``        waiting on deps
+    waiting on deps      the :class:`DepGraph`     it has all its ``requires``     ready
+    ready                the :class:`ReadyQueue`   the pump takes it: no locks     handed out
+                                                   ... its locks granted at once   handed out
+                                                   ... its locks not free          waiting on locks
+    waiting on locks     ``_lock_waiting`` (and    a release (or forfeit) grants   granted
+                         the lock manager)         them
+    granted              ``_granted``              the pump takes it, before any   handed out
+                                                   ready task
+    handed out/running   ``_out``: worker, when,   ``TaskDone``                    done / failed
+                         shared dict               its worker lost, not begun      ready / granted
+                                                   its worker lost, running it     failed
+    done / failed        (its result is posted)    -
+    ===================  ========================  ==============================  =================
+
+    A task *skipped* is one still waiting on deps when the run ends (a
+    provider failed); it is counted, not moved. The planner cannot tell a
+    task handed out from one running (the worker set's ``current`` can). A
+    task of the initial table that is not part of the run (``run_table``
+    false, below) stays *outside* for good.
+
     At most ``capacity`` tasks are out at once. Tasks go to the least loaded
     worker; to a worker still busy (ahead) only while ``handout`` says tasks
-    are short (:class:`~pexen.state.handout.HandOutPolicy`). A task whose
-    locks are not free waits in the lock manager without a slot; once granted
-    it goes before any ready task. Dispatch pauses while the caller's backlog
-    of unconsumed results is full, and stops for good once ``cancelled`` is set or :class:`Cancel`
-    arrives. The run ends when nothing is out, nothing can start and the
-    caller has consumed every result.
+    are short (:class:`~pexen.state.handout.HandOutPolicy`). Dispatch pauses
+    while the caller's backlog of unconsumed results is full. The run's
+    phase (:class:`Phase`) says whether it dispatches and whether it ends
+    once idle: nothing out, nothing can start and the caller has consumed
+    every result.
 
     ``specs`` is the run's task table; the facade appends to it before it
-    sends :class:`AddTasks`.
+    sends :class:`AddTasks`. With ``run_table`` false, the tasks already in
+    it are not part of the run: they are only the workers' table, whose code
+    later tasks run through :attr:`~pexen.state.taskspec.TaskSpec.origin`.
 
     A passive actor: it has no thread and runs in the threads that tell it,
     one message at a time: a thread worker that just finished a task (which
@@ -91,36 +163,37 @@ class Planner(PassiveActor):
         mailbox: ResultMailbox,
         cancelled: threading.Event,
         handout: HandOutPolicy | None = None,
+        *,
+        keep_open: bool = False,
+        run_table: bool = True,
     ) -> None:
         super().__init__()
         self._specs = specs
         self._preset = preset
         self._capacity = capacity
         self._mailbox = self.failure_sink = mailbox
-        self._cancel_event = cancelled
+        self._cancel_event = cancelled  # the workers' signal; the planner turns it into _phase
+        self._keep_open = keep_open
+        self._run_table = run_table
+        self._phase = _STARTING
+        self._workers = Workers()
+        self._policy = handout or HandOutPolicy()
+        # tasks: their states, and the indexes of some states (see the table)
+        self._state = bytearray()
         self._graph = DepGraph()
         self._ready = ReadyQueue()
-        self._state = bytearray()
+        self._lock_waiting: set[int] = set()
+        self._granted: deque[int] = deque()
+        self._out: dict[int, _Out] = {}  # in hand-out order
+        # shared dicts of tasks not handed out yet that differ from the preset
         self._pending_shared: dict[int, dict[str, Any]] = {}
         # name -> shared dicts its providers ended with (non-empty ones), for
         # tasks added later that require it
         self._provided_shared: dict[Hashable, list[dict[str, Any]]] = {}
-        self._granted: deque[int] = deque()  # hold their locks, wait for a slot
-        self._lock_waiting: set[int] = set()  # queued in the lock manager
-        self._running: dict[int, int] = {}  # tid -> worker, in hand-out order
-        self._sent_at: dict[int, float] = {}  # tid -> when handed out
-        self._policy = handout or HandOutPolicy()
-        self._handed: dict[int, dict[str, Any]] = {}  # tid -> shared dict handed out
-        self._workers: list[Any] = []
-        self._load: list[int] = []
-        self._generation: list[int] = []
-        self._live: list[bool] = []
-        self._last_done: list[float] = []  # per worker: when its last task ended
         self._held_forever: set[Hashable] = set()
         self._finished = 0
+        self._skipped = 0
         self._results: list[TaskRes] = []  # to post once the next tasks are out
-        self._cancelled = False
-        self._ended: RunEnded | None = None
         self.locks = LockManager()
         self.locks.failure_sink = mailbox
 
@@ -145,13 +218,17 @@ class Planner(PassiveActor):
         elif isinstance(message, Begin):
             self._begin(message)
         elif isinstance(message, AddTasks):
-            self._add(message.specs)
+            self._add(message.specs, message.shared)
         elif isinstance(message, WorkerLost):
             self._worker_lost(message)
         elif isinstance(message, StatusQuery):
             return self._status()
+        elif isinstance(message, Stop):
+            self._keep_open = False
+            if self._phase is _OPEN:
+                self._phase = _RUNNING
         elif isinstance(message, Cancel):
-            self._cancel()
+            self._end(RunEnded(0, 0, cancelled=True))
             return None
         else:
             log.warning("planner: unexpected message %r", message)
@@ -167,62 +244,107 @@ class Planner(PassiveActor):
         return None
 
     def _begin(self, message: Begin) -> None:
-        count = len(message.workers)
-        self._workers = list(message.workers)
-        self._load = [0] * count
-        self._generation = [0] * count
-        self._live = [True] * count
-        self._last_done = [0.0] * count
-        self._add(tuple(self._specs))
+        self._workers = Workers(message.workers)
+        self._phase = _OPEN if self._keep_open else _RUNNING
+        if self._run_table:
+            self._add(tuple(self._specs))
+        else:
+            self._state.extend(bytes(len(self._specs)))  # _OUTSIDE
 
-    def _add(self, specs: tuple[TaskSpec, ...]) -> None:
-        self._state.extend(bytes(len(specs)))
-        table = self._specs
+    def _end(self, ended: RunEnded) -> None:
+        """Post the run's last message (once); dispatch nothing more."""
+        if self._phase is _ENDED:
+            return
+        self._phase = _ENDED
+        self._skipped = ended.skipped
+        self._mailbox.end(ended)
+
+    def _add(
+        self, specs: tuple[TaskSpec, ...], shared: tuple[dict[str, Any], ...] | None = None
+    ) -> None:
+        self._state.extend(_ADDED * len(specs))
+        if shared is not None:
+            for spec, start in zip(specs, shared, strict=True):
+                self._pending_shared[spec.tid] = start
         if self._provided_shared:  # a live addition: catch up on shared state
             for spec in specs:
                 for name in spec.requires:
-                    for shared in self._provided_shared.get(name, ()):
-                        self._merge_into(spec.tid, shared)
+                    for provided in self._provided_shared.get(name, ()):
+                        self._merge_into(spec.tid, provided)
         for tid in self._graph.add(specs):
-            self._ready.push(table[tid].priority, tid)
+            self._move(tid, _READY)
 
-    def _cancel(self) -> None:
-        self._cancelled = True
-        if self._ended is None:
-            self._ended = RunEnded(0, 0, cancelled=True)
-            self._mailbox.end(self._ended)
+    # -- the one place a task changes state --------------------------------
+
+    def _move(self, tid: int, to: int, out: _Out | None = None) -> _Out | None:
+        """Move task ``tid`` to state ``to``, updating the indexes of both states.
+
+        Entering *handed out* takes ``out``; leaving it returns what it held.
+        A task leaves the ready and granted queues from their heads only: the
+        pump takes the most urgent one.
+        """
+        state = self._state
+        was = state[tid]
+        state[tid] = to
+        left = None
+        if was == _READY:
+            self._ready.pop()
+        elif was == _HANDED_OUT:
+            left = self._out.pop(tid)
+            self._workers[left[0]].load -= 1
+        elif was == _GRANTED:
+            self._granted.popleft()
+        elif was == _WAITING_LOCKS:
+            self._lock_waiting.discard(tid)
+        if to == _HANDED_OUT:
+            assert out is not None
+            self._out[tid] = out
+            self._workers[out[0]].load += 1
+        elif to == _READY:
+            self._ready.push(self._specs[tid].priority, tid)
+        elif to == _GRANTED:
+            if was == _HANDED_OUT:
+                self._granted.appendleft(tid)  # it was first already
+            else:
+                self._granted.append(tid)
+        elif to == _WAITING_LOCKS:
+            self._lock_waiting.add(tid)
+        return left
+
+    # -- outcomes ----------------------------------------------------------
 
     def _task_done(self, message: TaskDone) -> None:
         releases: list[int] = []
         forfeits: list[int] = []
         now = time.monotonic()
         for outcome in message.outcomes:
-            if self._running.get(outcome.tid) != message.worker:
+            out = self._out.get(outcome.tid)
+            if out is None or out[0] != message.worker:
                 continue  # already accounted for (its worker was lost)
-            if self._finish(outcome, message.worker, now):
+            if self._finish(outcome, now):
                 (releases if outcome.locks_ok else forfeits).append(outcome.tid)
         if releases:
             self._lock_decisions(self.locks.ask(ReleaseLocks(tuple(releases))))
         if forfeits:
             self._lock_decisions(self.locks.ask(ForfeitLocks(tuple(forfeits))))
 
-    def _finish(self, outcome: Outcome, worker: int, now: float) -> bool:
+    def _finish(self, outcome: Outcome, now: float) -> bool:
         """Account for one ended task; return whether it held locks."""
         tid = outcome.tid
         spec = self._specs[tid]
-        del self._running[tid]
+        out = self._move(tid, _DONE if outcome.excinfo is None else _FAILED)
+        assert out is not None
+        worker = self._workers[out[0]]
         # how long it held its worker: from hand-out, or from when the task
         # before it on that worker ended
-        self._policy.served(now - max(self._sent_at.pop(tid, now), self._last_done[worker]))
-        self._last_done[worker] = now
-        self._handed.pop(tid, None)
-        self._load[worker] -= 1
+        self._policy.served(now - max(out[1], worker.last_done))
+        worker.last_done = now
         self._finished += 1
         if outcome.deps_ok and spec.provides:
             if outcome.shared:
                 self._flow_shared(spec, outcome.shared)
             for ready in self._graph.provide(spec.provides):
-                self._ready.push(self._specs[ready].priority, ready)
+                self._move(ready, _READY)
         self._results.append(TaskRes(spec.func, outcome.shared, outcome.ret, outcome.excinfo))
         if not spec.locks:
             return False
@@ -233,7 +355,7 @@ class Planner(PassiveActor):
     def _flow_shared(self, spec: TaskSpec, shared: dict[str, Any]) -> None:
         state = self._state
         for tid in self._graph.requirers(spec.provides):
-            if state[tid] == _WAITING:
+            if state[tid] < _HANDED_OUT:
                 self._merge_into(tid, shared)
         for name in spec.provides:
             self._provided_shared.setdefault(name, []).append(shared)
@@ -247,127 +369,114 @@ class Planner(PassiveActor):
     def _lock_decisions(self, answer: LockDecisions) -> None:
         """Apply the lock manager's answer: grants go before any ready task."""
         for tid in answer.waiting:
-            self._lock_waiting.add(tid)
+            self._move(tid, _WAITING_LOCKS)
         for tid in answer.granted:
-            self._lock_waiting.discard(tid)
-            self._granted.append(tid)
+            self._move(tid, _GRANTED)
 
     def _worker_lost(self, message: WorkerLost) -> None:
-        worker = message.worker
-        if message.generation is None:
-            self._live[worker] = False
-        else:
-            self._generation[worker] = message.generation
-        if message.replacement is not None:
-            self._workers[worker] = message.replacement
-        on_worker = [tid for tid, w in self._running.items() if w == worker]
+        index = message.worker
+        self._workers.lost(index, message.generation, message.replacement)
+        on_worker = [tid for tid, out in self._out.items() if out[0] == index]
         culprit = message.culprit if message.culprit in on_worker else None
         for tid in on_worker:
-            if tid == culprit:
-                continue
-            # never started: hand it out again, to any worker
-            del self._running[tid]
-            del self._sent_at[tid]
-            self._load[worker] -= 1
-            self._state[tid] = _WAITING
-            self._pending_shared[tid] = self._handed.pop(tid)
-            if self._specs[tid].locks:
-                self._granted.appendleft(tid)  # it still holds its locks
-            else:
-                self._ready.push(self._specs[tid].priority, tid)
+            if tid != culprit:
+                # never begun: hand it out again, to any worker
+                to = _GRANTED if self._specs[tid].locks else _READY  # granted: still holds them
+                out = self._move(tid, to)
+                assert out is not None
+                self._pending_shared[tid] = out[2]
         if culprit is not None:
             err = message.error
             excinfo = ExceptionInfo(type(err), err, None) if err is not None else ExceptionInfo()
-            shared = self._handed.get(culprit, {})
-            lost = Outcome(culprit, None, shared, excinfo, False, False)
-            self._task_done(TaskDone(worker, (lost,)))
-        if not any(self._live) and self._ended is None:
-            self._cancelled = True
-            self._ended = RunEnded(0, 0, message.error or RuntimeError("every worker was lost"))
-            self._mailbox.end(self._ended)
+            lost = Outcome(culprit, None, self._out[culprit][2], excinfo, False, False)
+            self._task_done(TaskDone(index, (lost,)))
+        if not self._workers.any_alive():
+            self._end(RunEnded(0, 0, message.error or RuntimeError("every worker was lost")))
 
     # -- dispatch ----------------------------------------------------------
 
     def _pump(self) -> None:
         """Hand out work while capacity is free, most urgent first."""
-        if self._cancelled or self._ended or self._cancel_event.is_set() or not self._workers:
+        free = self._capacity - len(self._out)
+        if free <= 0 or not (self._granted or self._ready) or not self._may_dispatch():
             return
-        free = self._capacity - len(self._running)
-        if free <= 0 or not (self._granted or self._ready):
-            return
-        if self._mailbox.should_pause(len(self._results)):
-            return
-        specs, ready, granted = self._specs, self._ready, self._granted
+        workers = self._workers
         batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
         ahead = self._policy.ahead()
         now = time.monotonic()
-        while free > 0:
-            if not ahead and self._all_busy():
-                break  # long tasks: the next one waits for a free worker
-            if granted:
-                spec = specs[granted.popleft()]
-            elif ready:
-                spec = specs[ready.pop()]
-                if spec.locks:
-                    request = LockRequest(spec.tid, spec.uses, spec.claims)
-                    answer = self.locks.ask(AcquireLocks((request,)))
-                    if not answer.granted:
-                        self._lock_decisions(answer)  # it waits, without a slot
-                        continue
-            else:
+        # with long tasks (not ahead), the next one waits for a free worker
+        while free > 0 and (ahead or not workers.all_busy()):
+            tid = self._next()
+            if tid is None:
                 break
-            self._dispatch(spec, batches, now)
+            self._hand_out(tid, batches, now)
             free -= 1
-        for worker, items in batches.items():
-            self._workers[worker].tell(RunTasks(tuple(items), self._generation[worker]))
+        for index, items in batches.items():
+            worker = workers[index]
+            worker.actor.tell(RunTasks(tuple(items), worker.generation))
 
-    def _all_busy(self) -> bool:
-        """Whether every live worker has a task (handed out or running)."""
-        return all(n or not alive for n, alive in zip(self._load, self._live, strict=True))
+    def _may_dispatch(self) -> bool:
+        """Whether the phase lets tasks out now, and the caller keeps up."""
+        phase = self._phase
+        if phase is not _RUNNING and phase is not _OPEN:
+            return False
+        if self._cancel_event.is_set():  # Cancel is on its way: act on it now
+            self._end(RunEnded(0, 0, cancelled=True))
+            return False
+        return not self._mailbox.should_pause(len(self._results))
 
-    def _dispatch(
-        self,
-        spec: TaskSpec,
-        batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]],
-        now: float,
+    def _next(self) -> int | None:
+        """The most urgent task that may start now: granted ones, then ready ones.
+
+        A ready task whose locks are not free goes to wait for them, and the
+        next one is looked at.
+        """
+        granted, ready = self._granted, self._ready
+        while True:
+            if granted:
+                return granted[0]
+            if not ready:
+                return None
+            tid = ready.peek()
+            spec = self._specs[tid]
+            if not spec.locks:
+                return tid
+            answer = self.locks.ask(AcquireLocks((LockRequest(tid, spec.uses, spec.claims),)))
+            if answer.granted:
+                return tid
+            self._lock_decisions(answer)  # it waits, without a slot
+
+    def _hand_out(
+        self, tid: int, batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]], now: float
     ) -> None:
-        tid = spec.tid
-        self._state[tid] = _STARTED
         shared = self._pending_shared.pop(tid, None)
         if shared is None:
             shared = self._preset.copy() if self._preset else {}
-        load, live = self._load, self._live
-        worker, least = -1, 0
-        for w, n in enumerate(load):  # the least loaded live worker
-            if live[w] and (worker < 0 or n < least):
-                worker, least = w, n
-        load[worker] += 1
-        self._running[tid] = worker
-        self._sent_at[tid] = now
-        self._handed[tid] = shared
-        batches.setdefault(worker, []).append((spec, shared))
+        worker = self._workers.least_loaded()
+        assert worker is not None  # with every worker lost, the run has ended
+        self._move(tid, _HANDED_OUT, (worker.index, now, shared))
+        batches.setdefault(worker.index, []).append((self._specs[tid], shared))
 
     def _maybe_end(self) -> None:
-        if self._ended is not None or self._cancelled:
+        if self._phase is not _RUNNING:
             return
-        if self._running or self._granted:
+        if self._out or self._granted:
             return
         if self._ready:
             return  # paused for the caller's backlog; resumes on BacklogDrained
         if not self._mailbox.all_consumed():
             return  # the caller may still add tasks; BacklogDrained comes back
-        self._ended = RunEnded(self._graph.blocked, len(self._held_forever))
-        self._mailbox.end(self._ended)
+        self._end(RunEnded(self._graph.blocked, len(self._held_forever)))
 
     # -- introspection -----------------------------------------------------
 
     def _status(self) -> PlannerStatus:
         ready = [*self._granted, *self._ready.tids()]
         return PlannerStatus(
-            running=tuple(self._running.items()),
+            running=tuple((tid, out[0]) for tid, out in self._out.items()),
             ready=tuple(ready),
             waiting_deps=tuple(self._graph.blocked_tids()),
             waiting_locks=tuple(sorted(self._lock_waiting)),
             finished=self._finished,
-            skipped=self._ended.skipped if self._ended is not None else 0,
+            skipped=self._skipped,
         )

@@ -29,7 +29,8 @@ class ProcessWorker(PassiveActor):
     - takes :class:`RunTasks` and writes the tasks' ids and shared dicts to
       the process at once, so that it never idles while work is handed out
       ahead; a task added after the process was forked goes with its
-      cloudpickled spec, once per process. Outcomes come back through the
+      cloudpickled spec, once per process, unless its ``origin`` names a
+      task the process has from its fork. Outcomes come back through the
       worker set's reader, as :class:`TaskDone` with this worker's index.
       A message of an older generation is dropped (its tasks were requeued).
     - takes :class:`Reconnect`: its process died and this new one replaces it.
@@ -61,7 +62,7 @@ class ProcessWorker(PassiveActor):
 
     def _connect(self, conn: Connection) -> None:
         self._sock = socket.socket(fileno=conn.fileno())  # shares the fd; never closed here
-        self._sent: set[int] = set()  # later tids whose spec this process has
+        self._sent: set[int] = set()  # later origins whose spec this process has
         self.pending = bytearray()  # framed bytes not yet written
 
     def on_receive(self, message: Any) -> None:
@@ -107,15 +108,16 @@ class ProcessWorker(PassiveActor):
         items, failed = [], []
         for spec, shared in message.items:
             blob = None
-            if spec.tid >= self._inherited and spec.tid not in self._sent:
+            code = spec.tid if spec.origin is None else spec.origin  # where its code is
+            if code >= self._inherited and code not in self._sent:
                 try:
                     blob = cloudpickle.dumps(spec)
                 except Exception as exc:
                     err = AttributeError(f"Can't pickle task {spec.func!r} for its process: {exc}")
                     failed.append(failure(spec.tid, shared, err))
                     continue
-                self._sent.add(spec.tid)
-            items.append((spec.tid, shared, blob))
+                self._sent.add(code)
+            items.append((spec.tid, shared, blob, code))
         data: bytes | None
         try:
             data = pickle.dumps(items, pickle.HIGHEST_PROTOCOL)

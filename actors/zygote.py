@@ -26,7 +26,7 @@ forked past (:func:`safe_to_fork` says why that is safe).
     Zygote(table, slots) -fork--> loop on control socket
     spawn(i) ----- b"spawn i" --> fork ----------------> worker_main(i)
              <---- pid + socket (SCM_RIGHTS)
-    ProcessWorker ------ pickled [(tid, shared, spec or None), ...] ---> run_task()
+    ProcessWorker -- pickled [(tid, shared, spec or None, code), ...] --> run_task()
     ReaderThread <------------------ pickled outcome, one per task ----
     reap(pid) ---- b"reap pid" -> waitpid -> exit status
     close() ------ EOF ---------> wait for every worker (killed after
@@ -36,6 +36,7 @@ forked past (:func:`safe_to_fork` says why that is safe).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import multiprocessing.process
 import multiprocessing.queues
@@ -349,6 +350,12 @@ def _worker_main(
 ) -> None:
     """Run tasks as the scheduler sends them, until the connection closes.
 
+    Each item is ``(tid, shared, spec, code)``: ``code`` is the tid of the
+    spec to run (``tid`` itself, or the ``origin`` of a task submitted again
+    under a new tid), found in the table inherited at the fork or among the
+    specs sent later (``spec`` is the cloudpickled spec the first time, else
+    ``None``). The outcome goes back under ``tid``.
+
     Each task's id is in this worker's slot while it runs, so that the
     scheduler knows which task a crash interrupted. The outcome is sent before
     the slot is cleared: a task whose outcome was sent is never blamed.
@@ -366,19 +373,21 @@ def _worker_main(
             return
         if messages is None:
             return
-        items: list[tuple[int, dict[str, Any], bytes | None]] = [
+        items: list[tuple[int, dict[str, Any], bytes | None, int]] = [
             item for data in messages for item in pickle.loads(data)
         ]
-        for tid, shared, blob in items:
+        for tid, shared, blob, code in items:
             slots.begin(index, tid)
             try:
                 if blob is not None:
-                    known[tid] = cloudpickle.loads(blob)
-                spec = known[tid] if tid >= len(table) else table[tid]
+                    known[code] = cloudpickle.loads(blob)
+                spec = known[code] if code >= len(table) else table[code]
             except Exception as exc:  # the task cannot be rebuilt here
                 outcome, func = failure(tid, shared, exc), None
             else:
                 outcome, func = run_task(spec, shared), spec.func
+                if code != tid:
+                    outcome = dataclasses.replace(outcome, tid=tid)
             try:
                 conn.send_bytes(encode_outcome(outcome, func))
             except OSError:

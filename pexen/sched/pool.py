@@ -9,88 +9,113 @@
 from __future__ import annotations
 
 import contextlib
-import queue
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from actors.messages import RunTasks, TaskDone, WorkerLost
+from actors.engine import Engine
+from actors.messages import RunEnded
 from actors.workerset import ProcessWorkerSet, ThreadWorkerSet, WorkerSet
 from pexen.state.taskspec import TaskSpec, compile_task
 from pexen.vocab.errors import SchedulerError
-from pexen.vocab.results import ExceptionInfo, TaskRes
+from pexen.vocab.results import TaskRes
 
 __all__ = ["PoolError", "ProcessWorkerPool", "ThreadWorkerPool"]
+
+#: a standalone session never pauses its workers for results not taken yet
+#: (as in the legacy; the caller throttles with full())
+_UNBOUNDED = sys.maxsize
+
+_NO_NAMES: frozenset[Any] = frozenset()
 
 
 class PoolError(SchedulerError):
     """Misuse of a pool: registering while running, re-starting, ..."""
 
 
-class _Sink:
-    """Where a standalone pool's workers report: a thread-safe queue."""
+class _Session:
+    """A pool started by :meth:`_WorkerPool.start`: an open run of the engine.
 
-    def __init__(self) -> None:
-        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    The run's table starts with the registered tasks (the workers' table, not
+    run); each submission is a task of its own, added under a fresh tid with
+    the registered task as its ``origin``. The engine does the rest: least
+    loaded worker, capacity, lost workers and their requeued tasks.
+    """
 
-    def tell(self, message: Any) -> None:
-        self.queue.put(message)
+    def __init__(self, pool: _WorkerPool, registered: list[TaskSpec]) -> None:
+        self.engine: Engine | None = Engine(
+            registered, {}, pool._worker_set, pool.workers + pool.spare, _UNBOUNDED,
+            keep_open=True, run_table=False,
+        )  # fmt: skip
+        self.compiled: dict[Any, TaskSpec] = {}  # tasks compiled at submit (thread pool)
+        self.unyielded = 0  # submitted, result not yet yielded by iter_results()
+        self.taken: deque[TaskRes] = deque()  # taken from the engine, not yet yielded
+        self.stopping = False
+        self._lock = threading.Lock()  # tids in table order; unyielded
 
+    def submit(self, spec: TaskSpec, origin: int | None, shared: dict[str, Any]) -> None:
+        """Run ``spec``'s callable with its kwargs (no deps, locks, priority).
 
-class _Standalone:
-    """A pool's workers started by :meth:`_WorkerPool.start`, and their results."""
+        ``origin``: the entry of the workers' table holding it, if any.
+        """
+        assert self.engine is not None
+        with self._lock:
+            run = TaskSpec(
+                len(self.engine.table), spec.func, _NO_NAMES, _NO_NAMES, _NO_NAMES,
+                _NO_NAMES, 0, spec.kwargs, spec.pass_shared, None, origin,
+            )  # fmt: skip
+            self.engine.add([run], [shared])
+            self.unyielded += 1
 
-    def __init__(self, workers: WorkerSet, specs: list[TaskSpec], sink: _Sink) -> None:
-        self.workers = workers
-        self.specs = specs
-        self.sink = sink
-        self.refs = workers.launch(sink, None)
-        self.generation = [0] * len(self.refs)
-        # per worker, (tid, shared) handed to it and not ended, in order (a
-        # task may be submitted more than once)
-        self.handed: list[list[tuple[int, dict[str, Any]]]] = [[] for _ in self.refs]
-        self.unfinished = 0  # submitted, result not yet received
-        self.done: deque[TaskRes] = deque()  # received, not yet yielded
-        self.shutting_down = False
+    def yielded(self) -> TaskRes:
+        """The next result taken, now handed to the caller."""
+        with self._lock:
+            self.unyielded -= 1
+        return self.taken.popleft()
 
-    def submit(self, spec: TaskSpec, shared: dict[str, Any]) -> None:
-        worker = min(range(len(self.refs)), key=lambda w: len(self.handed[w]))
-        self.handed[worker].append((spec.tid, shared))
-        self.unfinished += 1
-        self.refs[worker].tell(RunTasks(((spec, shared),), self.generation[worker]))
+    def take(self) -> bool:
+        """Take the engine's next result; ``False`` once the run has ended.
 
-    def collect(self) -> None:
-        """Wait for the next message of a worker and account for it."""
-        message = self.sink.queue.get()
-        if isinstance(message, TaskDone):
-            for outcome in message.outcomes:
-                self._ended(message.worker, outcome.tid, outcome.shared, outcome.ret,
-                            outcome.excinfo)  # fmt: skip
-        elif isinstance(message, WorkerLost):
-            worker = message.worker
-            if message.replacement is not None:
-                self.refs[worker] = message.replacement
-            if message.generation is not None:
-                self.generation[worker] = message.generation
-            handed = self.handed[worker]
-            if message.culprit is not None and handed and handed[0][0] == message.culprit:
-                err = message.error
-                excinfo = ExceptionInfo(type(err), err, None)
-                self._ended(worker, message.culprit, handed[0][1], None, excinfo)
-            requeue, self.handed[worker] = self.handed[worker], []
-            self.unfinished -= len(requeue)
-            for tid, shared in requeue:  # never started: hand out again
-                self.submit(self.specs[tid], shared)
+        Raises :class:`SchedulerError` if the engine failed (an internal error,
+        or every worker lost for good); the workers are stopped then.
+        """
+        if self.engine is None:
+            return False
+        item = self.engine.take()
+        if type(item) is RunEnded:
+            self.close(kill=item.error is not None)
+            if item.error is not None:
+                raise SchedulerError(f"the pool failed: {item.error!r}") from item.error
+            return False
+        self.engine.consumed()
+        self.taken.append(item)
+        return True
 
-    def _ended(self, worker: int, tid: int, shared: Any, ret: Any, excinfo: Any) -> None:
-        handed = self.handed[worker]
-        for i, (handed_tid, _) in enumerate(handed):
-            if handed_tid == tid:  # outcomes come in the order handed: i is 0
-                del handed[i]
-                break
-        self.unfinished -= 1
-        self.done.append(TaskRes(self.specs[tid].func, shared, ret, excinfo))
+    def stop(self) -> None:
+        """Let the run end once every task submitted has ended."""
+        if not self.stopping:
+            self.stopping = True
+            if self.engine is not None:
+                self.engine.stop()
+
+    def finish(self) -> None:
+        """Stop, wait for every task to end (keeping the results), close."""
+        self.stop()
+        while self.engine is not None and self.take():
+            pass
+        self.close(kill=False)
+
+    def close(self, kill: bool) -> None:
+        """Stop the workers (with ``kill``, abandon what they run)."""
+        self.stopping = True
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            engine.close(cancel=kill)
+
+    def alive(self) -> bool:
+        return self.engine is not None and self.engine.alive()
 
 
 class _WorkerPool:
@@ -104,7 +129,7 @@ class _WorkerPool:
         self.workers = workers
         self.spare = spare
         self._registered: dict[Any, TaskSpec] = {}
-        self._run: _Standalone | None = None
+        self._run: _Session | None = None
         self._in_use = threading.Lock()
 
     def __repr__(self) -> str:
@@ -138,29 +163,35 @@ class _WorkerPool:
         """Start the workers, with the registered tasks known to them."""
         self._claim()
         try:
-            specs = list(self._registered.values())
-            workers = self._worker_set(specs, threading.Event())
-            self._run = _Standalone(workers, specs, _Sink())
+            self._run = _Session(self, list(self._registered.values()))
         finally:
             self._unclaim()
 
-    def _running(self) -> _Standalone:
+    def _running(self) -> _Session:
         if self._run is None:
             raise PoolError("The pool is not running")
         return self._run
 
-    def _spec_for(self, task: Any) -> TaskSpec:
-        spec = self._registered.get(task)
-        if spec is None:
-            raise PoolError(f"Cannot submit unregistered task {task}")
-        return spec
+    def _unregistered(self, run: _Session, task: Any) -> TaskSpec:
+        """The spec of a task submitted without being registered."""
+        raise PoolError(f"Cannot submit unregistered task {task}")
 
     def submit(self, task: Any, shared: dict[str, Any] | None = None) -> None:
-        """Run a task with a copy of ``shared``; its result comes from :meth:`iter_results`."""
+        """Run a task with a copy of ``shared``; its result comes from :meth:`iter_results`.
+
+        The task's callable runs with its ``kwargs``; its dependencies, locks,
+        priority and timeout are for :meth:`~pexen.sched.Sched.run` and play
+        no part here. The same task may be submitted again before it ended:
+        each submission runs.
+        """
         run = self._running()
-        if run.shutting_down:
+        if run.stopping:
             raise PoolError("The pool is shutting down")
-        run.submit(self._spec_for(task), dict(shared or {}))
+        spec = self._registered.get(task)
+        origin = spec.tid if spec is not None else None  # in the workers' table
+        if spec is None:
+            spec = self._unregistered(run, task)
+        run.submit(spec, origin, dict(shared or {}))
 
     def iter_results(self) -> Iterator[TaskRes]:
         """Yield a :class:`TaskRes` per submitted task, as each ends.
@@ -169,13 +200,14 @@ class _WorkerPool:
         :meth:`shutdown`, that also stops the workers.
         """
         run = self._run
-        while run is not None and (run.done or run.unfinished > 0):
-            if not run.done:
-                run.collect()
-            while run.done:
-                yield run.done.popleft()
-        if run is not None and run.shutting_down:
-            self._stop(kill=False)
+        while run is not None and run.unyielded > 0:
+            if not run.taken and not run.take():
+                break  # the run ended: nothing more will come
+            while run.taken:
+                yield run.yielded()
+        if run is not None and run.stopping and self._run is run:
+            run.finish()
+            self._run = None
 
     def shutdown(self, wait: bool = False) -> None:
         """Accept no more tasks; stop the workers once every task has ended.
@@ -187,54 +219,28 @@ class _WorkerPool:
         run = self._run
         if run is None:
             return
-        run.shutting_down = True
-        if wait:
-            while run.unfinished > 0:
-                run.collect()
-        if run.unfinished == 0:
-            self._stop(kill=False, keep_results=True)
-
-    def _stop(self, kill: bool, keep_results: bool = False) -> None:
-        run = self._run
-        if run is None:
-            return
-        run.workers.close(kill=kill)
-        if not (keep_results and run.done):
-            self._run = None
-        else:
-            run.workers = _STOPPED
+        run.stop()
+        if wait or run.unyielded == len(run.taken):  # nothing more to come: at once
+            run.finish()
+            if not run.taken:
+                self._run = None
 
     def alive(self) -> bool:
         """Whether the pool's workers are running."""
-        return self._run is not None and self._run.workers.alive()
+        return self._run is not None and self._run.alive()
 
     def empty(self) -> bool:
-        """Whether no submitted task is unfinished."""
-        return self._run is None or self._run.unfinished <= 0
+        """Whether every submitted task's result was taken from :meth:`iter_results`."""
+        return self._run is None or self._run.unyielded == 0
 
     def full(self) -> bool:
-        """Whether ``workers + spare`` submitted tasks are unfinished."""
-        return self._run is not None and self._run.unfinished >= self.workers + self.spare
+        """Whether ``workers + spare`` submitted tasks' results are still to be taken."""
+        return self._run is not None and self._run.unyielded >= self.workers + self.spare
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
-            self._stop(kill=True)
-
-
-class _Stopped:
-    """The worker set of a stopped pool whose results are still to be taken."""
-
-    def close(self, kill: bool) -> None:
-        pass
-
-    def alive(self) -> bool:
-        return False
-
-    def launch(self, report_to: Any, mailbox: Any) -> list[Any]:
-        return []
-
-
-_STOPPED: Any = _Stopped()
+            if self._run is not None:
+                self._run.close(kill=True)
 
 
 class ThreadWorkerPool(_WorkerPool):
@@ -247,13 +253,11 @@ class ThreadWorkerPool(_WorkerPool):
     def _worker_set(self, table: Sequence[TaskSpec], cancelled: threading.Event) -> WorkerSet:
         return ThreadWorkerSet(self.workers, table, cancelled)
 
-    def _spec_for(self, task: Any) -> TaskSpec:
-        # Threads need no registration: a new task joins the running table.
-        spec = self._registered.get(task)
+    def _unregistered(self, run: _Session, task: Any) -> TaskSpec:
+        # Threads need no registration: the spec goes to the worker with the task.
+        spec = run.compiled.get(task)
         if spec is None:
-            run = self._running()
-            spec = self._registered[task] = compile_task(task, len(run.specs))
-            run.specs.append(spec)
+            spec = run.compiled[task] = compile_task(task, 0)  # the tid is the submission's
         return spec
 
 

@@ -10,6 +10,7 @@ makes it a thin shell around it; the classes are tested directly.
   finished task's shared state flows to (owned by the planner);
 - :mod:`.readyqueue`: ready tasks by priority, then insertion order (planner);
 - :mod:`.handout`: whether to hand a task to a worker still busy (planner);
+- :mod:`.workers`: each worker's load, generation and life (planner);
 - :mod:`.locktable`: fair read-write locks, all of a task's at once (lock
   manager).
 """

@@ -28,6 +28,10 @@ class ReadyQueue:
         """Remove and return the tid of the most urgent task."""
         return heapq.heappop(self._heap)[1]
 
+    def peek(self) -> int:
+        """The tid of the most urgent task, left in the queue (the next :meth:`pop`)."""
+        return self._heap[0][1]
+
     def __len__(self) -> int:
         return len(self._heap)
 

@@ -21,7 +21,10 @@ class TaskSpec:
     """Everything the engine needs to schedule and call one task.
 
     ``tid`` is the task's index in its run's task table, which is also its
-    insertion order (the tie-breaker between equal priorities).
+    insertion order (the tie-breaker between equal priorities). ``origin``,
+    when set, is the tid of the table entry whose code this task runs (the
+    same task submitted again under a new tid): a worker process that has
+    that entry from its fork runs it from there, so nothing is pickled.
     """
 
     tid: int
@@ -34,6 +37,7 @@ class TaskSpec:
     kwargs: Mapping[str, Any]
     pass_shared: bool
     timeout: float | None = None
+    origin: int | None = None
     #: whether the task needs any lock (derived; kept for the hot path)
     locks: bool = False
 

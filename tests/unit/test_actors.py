@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import multiprocessing
 import os
 import queue
 import signal
@@ -11,6 +14,7 @@ from typing import Any
 import pytest
 from specs import spec
 
+from actors.engine import Engine
 from actors.lockmanager import LockManager
 from actors.mailbox import ResultMailbox
 from actors.messages import (
@@ -18,18 +22,21 @@ from actors.messages import (
     AddTasks,
     BacklogDrained,
     Begin,
+    Cancel,
     LockDecisions,
     LockRequest,
     Outcome,
     ReleaseLocks,
     RunEnded,
     RunTasks,
+    StatusQuery,
+    Stop,
     TaskDone,
     WorkerLost,
 )
 from actors.planner import Planner
 from actors.threadworker import ThreadWorker
-from actors.workerset import ProcessWorkerSet
+from actors.workerset import ProcessWorkerSet, ThreadWorkerSet
 from pexen.sched import TaskFailError, TaskRes, WorkerLostError
 from pexen.state.handout import HandOutPolicy
 
@@ -86,11 +93,15 @@ def test_lock_manager_answers_each_acquire_and_release():
 
 
 class PlannerRig:
-    def __init__(self, specs, capacity=1, workers=1, preset=None, backlog=100, handout=None):
+    def __init__(
+        self, specs, capacity=1, workers=1, preset=None, backlog=100, handout=None, **options
+    ):
         self.mailbox = ResultMailbox(backlog)
         self.cancelled = threading.Event()
         self.workers = [Probe() for _ in range(workers)]
-        self.ref = Planner(specs, preset or {}, capacity, self.mailbox, self.cancelled, handout)
+        self.ref = Planner(
+            specs, preset or {}, capacity, self.mailbox, self.cancelled, handout, **options
+        )
         self.mailbox.on_drained = lambda: self.ref.tell(BacklogDrained())
         self.specs = specs
 
@@ -110,6 +121,20 @@ class PlannerRig:
         if isinstance(item, TaskRes):
             self.mailbox.consumed()
         return item
+
+    def add(self, *specs, shared=None):
+        self.specs.extend(specs)
+        self.ref.tell(AddTasks(specs, shared))
+
+    def ended(self):
+        """Whether the run has ended (a barrier first: all told is handled)."""
+        self.ref.ask(BacklogDrained())
+        try:
+            item = self.mailbox.take(timeout=0)
+        except queue.Empty:
+            return False
+        assert isinstance(item, RunEnded), item
+        return True
 
     def stop(self):
         self.ref.stop()
@@ -309,6 +334,29 @@ def test_process_workers_run_inherited_tasks_and_report_a_death():
     assert not workers.alive()
 
 
+@pytest.mark.timeout(30)
+def test_process_worker_runs_a_later_task_from_its_origin_without_pickling():
+    lock = multiprocessing.Lock()  # crosses to a process by inheritance only
+
+    def locked():
+        with lock:
+            return os.getpid()
+
+    table = [spec(0, func=locked)]
+    workers = ProcessWorkerSet(1, table)
+    report = Probe()
+    try:
+        [ref] = workers.launch(report, None)
+        again = dataclasses.replace(table[0], tid=1, origin=0)  # a later task, same code
+        table.append(again)
+        ref.tell(RunTasks(((again, {"n": 1}),)))
+        [out] = report.get().outcomes
+    finally:
+        workers.close(kill=True)
+    assert (out.tid, out.excinfo, out.shared) == (1, None, {"n": 1})
+    assert out.ret != os.getpid()
+
+
 def test_planner_gives_late_tasks_the_shared_state_of_what_they_require(rig_factory):
     specs = [spec(0, provides=["a"])]
     rig = rig_factory(specs, capacity=1, preset={"p": 1})
@@ -321,3 +369,155 @@ def test_planner_gives_late_tasks_the_shared_state_of_what_they_require(rig_fact
     rig.ref.tell(AddTasks((late,)))  # ... and adds a task meanwhile
     rig.mailbox.consumed()
     assert rig.dispatched() == [(1, {"p": 1, "from0": True})]
+
+
+def test_planner_requeues_the_tasks_behind_a_lost_workers_culprit(rig_factory):
+    specs = [spec(0, claims=["r"]), spec(1), spec(2, claims=["s"]), spec(3)]
+    rig = rig_factory(specs, capacity=4, workers=2, preset={"p": 0})
+    rig.begin()
+    on0, on1 = rig.dispatched(0), rig.dispatched(1)
+    assert [t for t, _ in on0] == [0, 2] and [t for t, _ in on1] == [1, 3]
+    # worker 0 died running 0; 2 (holding its lock "s") never began: it goes
+    # out again at once, with the very dict it was handed, to the freer worker
+    rig.ref.tell(WorkerLost(0, 1, 0, WorkerLostError("killed")))
+    [(tid, handed)] = rig.dispatched(0)
+    assert tid == 2 and handed is on0[1][1] and handed == {"p": 0}
+    assert rig.result().excinfo.type is WorkerLostError
+    status = rig.ref.ask(StatusQuery())
+    assert status.running == ((1, 1), (3, 1), (2, 0))
+    for tid, worker in status.running:
+        rig.done(ok(tid), worker=worker)
+    assert {rig.result().task for _ in range(3)} == {specs[t].func for t in (1, 2, 3)}
+    assert rig.result() == RunEnded(skipped=0, held=1)  # 0 failed holding "r"
+
+
+def test_planner_lost_for_good_ends_the_run_when_no_worker_is_left(rig_factory):
+    rig = rig_factory([spec(0), spec(1)], capacity=2, workers=1)
+    rig.begin()
+    rig.dispatched()
+    rig.ref.tell(WorkerLost(0, None, 0, WorkerLostError("cannot fork")))
+    ended = rig.result()
+    assert isinstance(ended, RunEnded) and isinstance(ended.error, WorkerLostError)
+    assert rig.workers[0].empty()  # task 1 was not handed out again
+
+
+def test_planner_open_run_waits_for_tasks_until_stop(rig_factory):
+    specs = [spec(0, provides=["a"], claims=["r"])]
+    rig = rig_factory(specs, capacity=2, keep_open=True)
+    rig.begin()
+    assert [t for t, _ in rig.dispatched()] == [0]
+    rig.done(failed(0))  # fails holding "r", providing nothing
+    rig.result()
+    assert not rig.ended()  # idle, but open
+    rig.add(spec(1, requires=["b"]), spec(2))
+    assert [t for t, _ in rig.dispatched()] == [2]
+    rig.done(ok(2))
+    rig.result()
+    assert not rig.ended()
+    rig.ref.tell(Stop())
+    # it ends as any run does once idle, with the usual counts
+    assert rig.mailbox.take(timeout=WAIT) == RunEnded(skipped=1, held=1)
+
+
+def test_planner_open_run_stopped_while_busy_ends_once_idle(rig_factory):
+    rig = rig_factory([], capacity=1, keep_open=True)
+    rig.begin()
+    assert not rig.ended()
+    rig.add(spec(0), spec(1))
+    rig.ref.tell(Stop())
+    for tid in (0, 1):
+        assert [t for t, _ in rig.dispatched()] == [tid]
+        assert not rig.ended()
+        rig.done(ok(tid))
+        rig.mailbox.take(timeout=WAIT)
+    assert not rig.ended()  # the caller has not consumed the last result yet
+    rig.mailbox.consumed()
+    rig.mailbox.consumed()
+    assert rig.mailbox.take(timeout=WAIT) == RunEnded(0, 0)
+
+
+def test_planner_added_tasks_start_with_the_shared_dict_given(rig_factory):
+    specs = [spec(0, provides=["a"])]
+    rig = rig_factory(specs, capacity=1, preset={"p": 1}, keep_open=True)
+    rig.begin()
+    rig.dispatched()
+    rig.done(ok(0, shared={"p": 1, "from0": True}))
+    rig.result()
+    mine, theirs = {"mine": 1}, {"theirs": 2}
+    rig.add(spec(1), spec(2, requires=["a"]), shared=(mine, theirs))
+    [(tid, handed)] = rig.dispatched()
+    assert tid == 1 and handed is mine and handed == {"mine": 1}  # no preset added
+    rig.done(ok(1))
+    # a requirer's dict gets what its providers ended with
+    assert rig.dispatched() == [(2, {"theirs": 2, "p": 1, "from0": True})]
+
+
+def test_planner_without_run_table_runs_only_added_tasks(rig_factory):
+    table = [spec(0), spec(1)]  # the workers' table: code for later tasks
+    rig = rig_factory(table, capacity=2, keep_open=True, run_table=False)
+    rig.begin()
+    assert not rig.ended()
+    assert rig.workers[0].empty()
+    rig.add(spec(2), shared=({},))
+    assert rig.dispatched() == [(2, {})]
+    rig.done(ok(2))
+    assert rig.result().task is table[2].func
+    rig.ref.tell(Stop())
+    assert rig.result() == RunEnded(0, 0)
+
+
+def test_planner_cancel_ends_the_run_once_and_dispatches_nothing_more(rig_factory):
+    rig = rig_factory([spec(0), spec(1)], capacity=1)
+    rig.begin()
+    rig.dispatched()
+    rig.cancelled.set()  # the workers' signal: the planner acts on it too
+    rig.done(ok(0))
+    rig.ref.tell(Cancel())
+    assert rig.mailbox.take(timeout=WAIT) == RunEnded(0, 0, cancelled=True)
+    assert rig.ref.ask(BacklogDrained()) is None
+    assert rig.workers[0].empty()
+    later = []
+    with contextlib.suppress(queue.Empty):
+        while True:
+            later.append(rig.mailbox.take(timeout=0))
+    assert not any(isinstance(item, RunEnded) for item in later)  # one end only
+
+
+def test_planner_status_shows_each_task_where_it_waits(rig_factory):
+    specs = [
+        spec(0, claims=["r"]),
+        spec(1, claims=["r"]),
+        spec(2, requires=["x"]),
+        spec(3, provides=["x"], priority=1),
+    ]
+    rig = rig_factory(specs, capacity=2, workers=1)
+    rig.begin()
+    assert [t for t, _ in rig.dispatched()] == [0, 3]  # 1 waits for "r"; 3 takes its slot
+    status = rig.ref.ask(StatusQuery())
+    assert status.running == ((0, 0), (3, 0))
+    assert (status.ready, status.waiting_deps, status.waiting_locks) == ((), (2,), (1,))
+    rig.done(ok(0))
+    # 1 was granted "r": before 2, which 3's end makes ready
+    status = rig.ref.ask(StatusQuery())
+    assert [t for t, _ in rig.dispatched()] == [1]
+    assert status.waiting_locks == () and status.finished == 1
+
+
+def test_engine_open_run_takes_tasks_until_stopped():
+    table = [spec(0, func=lambda: "code only")]  # the workers' table, not run
+    engine = Engine(
+        table, {}, lambda t, cancelled: ThreadWorkerSet(1, t, cancelled), 2, 10,
+        keep_open=True, run_table=False,
+    )  # fmt: skip
+    try:
+        for round_ in range(2):  # idle between rounds: the run stays open
+            mine = {"round": round_}
+            engine.add([spec(len(table), func=lambda s: s, shared=True)], [mine])
+            res = engine.take()
+            assert isinstance(res, TaskRes) and res.ret is mine
+            engine.consumed()
+        engine.stop()
+        assert engine.take() == RunEnded(0, 0)
+    finally:
+        engine.close(cancel=False)
+    assert not engine.alive()

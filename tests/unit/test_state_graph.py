@@ -46,8 +46,13 @@ def test_readyqueue_priority_then_insertion_order():
     for tid, prio in [(0, 5), (1, 0), (2, 5), (3, -1), (4, 0)]:
         q.push(prio, tid)
     assert q.tids() == [3, 1, 4, 0, 2]
-    assert [q.pop() for _ in range(len(q))] == [3, 1, 4, 0, 2]
-    assert not q
+    popped = []
+    while q:
+        head = q.peek()  # the next pop, left in the queue
+        assert q.peek() == head
+        popped.append(q.pop())
+        assert popped[-1] == head
+    assert popped == [3, 1, 4, 0, 2]
 
 
 def test_depcheck_reports_unprovided_names():

@@ -1,0 +1,82 @@
+"""What the planner knows of each worker of a run: its load, generation, life."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["WorkerState", "Workers"]
+
+
+class WorkerState:
+    """One worker as the planner sees it.
+
+    ``actor`` is what tasks are told to (anything with ``tell``); ``load`` the
+    count of tasks handed to it and not ended; ``generation`` the generation
+    of the process or thread behind the index (it grows when a lost worker is
+    replaced); ``alive`` is false once it was lost and could not be replaced;
+    ``last_done`` when its last task ended (``time.monotonic()``; 0 before).
+    """
+
+    __slots__ = ("actor", "alive", "generation", "index", "last_done", "load")
+
+    def __init__(self, index: int, actor: Any) -> None:
+        self.index = index
+        self.actor = actor
+        self.load = 0
+        self.generation = 0
+        self.alive = True
+        self.last_done = 0.0
+
+    def __repr__(self) -> str:
+        return (
+            f"WorkerState({self.index}, load={self.load}, generation={self.generation}, "
+            f"alive={self.alive})"
+        )
+
+
+class Workers(list[WorkerState]):
+    """The workers of a run, by index: a list of :class:`WorkerState`.
+
+    Plain state, no threads: the planner is its only user. A list itself, so
+    that indexing (once or twice per task) costs no Python call.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, actors: Iterable[Any] = ()) -> None:
+        super().__init__(WorkerState(i, actor) for i, actor in enumerate(actors))
+
+    def least_loaded(self) -> WorkerState | None:
+        """The live worker with the fewest tasks (the lowest index among equals).
+
+        ``None`` when no worker is alive.
+        """
+        best: WorkerState | None = None
+        for worker in self:
+            if worker.alive and (best is None or worker.load < best.load):
+                best = worker
+        return best
+
+    def all_busy(self) -> bool:
+        """Whether every live worker has a task (handed out or running)."""
+        return not any(worker.alive and not worker.load for worker in self)
+
+    def any_alive(self) -> bool:
+        """Whether any worker is still alive."""
+        return any(worker.alive for worker in self)
+
+    def lost(self, index: int, generation: int | None, replacement: Any = None) -> WorkerState:
+        """Worker ``index`` was lost: a fresh one of ``generation`` took its index.
+
+        ``generation`` ``None``: it could not be replaced, and is dead for good.
+        ``replacement``: the fresh worker's actor, when it is a new actor.
+        """
+        worker = self[index]
+        if generation is None:
+            worker.alive = False
+        else:
+            worker.generation = generation
+        if replacement is not None:
+            worker.actor = replacement
+        return worker
