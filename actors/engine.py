@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pykka
@@ -23,7 +22,7 @@ from .messages import (
     Stop,
 )
 from .planner import Planner
-from .workerset import WorkerSet
+from .workerset import MakeWorkers
 
 __all__ = ["Engine"]
 
@@ -46,7 +45,7 @@ class Engine:
         self,
         table: list[TaskSpec],
         preset: dict[str, Any],
-        make_workers: Callable[[list[TaskSpec], threading.Event], WorkerSet],
+        make_workers: MakeWorkers,
         capacity: int,
         backlog: int,
         *,

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pexen.state.taskspec import TaskSpec
 from pexen.vocab.results import ExceptionInfo
+
+if TYPE_CHECKING:
+    from .workerset import WorkerActor
 
 __all__ = [
     "AcquireLocks",
@@ -96,7 +99,7 @@ class WorkerLost:
     generation: int | None
     culprit: int | None
     error: BaseException | None
-    replacement: Any = None
+    replacement: WorkerActor | None = None
 
 
 # -- worker set -> process worker --------------------------------------------
@@ -175,7 +178,7 @@ class Begin:
     ``workers[i]`` is the actor of worker ``i``; each takes :class:`RunTasks`.
     """
 
-    workers: tuple[Any, ...]
+    workers: tuple[WorkerActor, ...]
 
 
 @dataclass(frozen=True, slots=True)
