@@ -120,8 +120,12 @@ def test_exceptioninfo_fields_and_defaults():
     err = ValueError("x")
     info = sched.ExceptionInfo(ValueError, err)
     assert info == (ValueError, err, None)
-    # an empty ExceptionInfo still says "an exception occurred": it is not None
-    assert sched.ExceptionInfo() is not None
+    # an empty ExceptionInfo (every field unpicklable, or a worker lost with no
+    # error) still says "an exception occurred", as opposed to excinfo None:
+    # `if res.excinfo:` tells failed results from good ones either way
+    assert bool(empty) is True
+    failed, good = sched.TaskRes(_plain, excinfo=empty), sched.TaskRes(_plain)
+    assert [res for res in (failed, good) if res.excinfo] == [failed]
 
 
 def test_taskfailerror_flags_default_true():
