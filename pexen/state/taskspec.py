@@ -118,8 +118,8 @@ def compile_task(task: object, tid: int) -> TaskSpec:
         hash(task)
     except TypeError:
         raise TypeError(f"Task {task!r} is not hashable") from None
-    if _meta.has_meta(task):
-        m = _meta.retrieve_meta(task)
+    m = getattr(task, _meta.META_ATTR, None)
+    if isinstance(m, _meta.SchedMeta):  # has_meta() and retrieve_meta() in one look-up
         try:
             # in this order, so that a task with several problems gets the same error
             requires = _check_requires("requires", m.requires)
@@ -138,10 +138,9 @@ def compile_task(task: object, tid: int) -> TaskSpec:
         uses = frozenset(uses) if uses else _NO_NAMES
         claims = frozenset(claims) if claims else _NO_NAMES
         priority = m.priority
-    elif getattr(task, _meta.META_ATTR, None) is not None:
+    elif m is not None:
         raise SchedulerError(
-            f"Task {task!r}: metadata attribute is not a SchedMeta but "
-            f"{type(getattr(task, _meta.META_ATTR)).__name__}"
+            f"Task {task!r}: metadata attribute is not a SchedMeta but {type(m).__name__}"
         )
     else:
         requires = provides = uses = claims = _NO_NAMES
