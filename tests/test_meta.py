@@ -260,6 +260,13 @@ def test_schedmeta_attribute_assignment():
     assert (m.priority, m.requires, m.provides, m.kwargs) == (10, {"r"}, {"p"}, {"a": 1})
 
 
+def test_every_field_has_one_check():
+    assert meta.CHECKS.keys() == meta.FIELDS.keys()
+    for field, default in meta.FIELDS.items():
+        value = default()
+        assert meta.CHECKS[field](field, value) == value, field
+
+
 def test_schedmeta_unknown_field():
     with pytest.raises(AttributeError) as exc:
         meta.SchedMeta(bogus=1)

@@ -80,8 +80,8 @@ _check_provides = _meta.CHECKS["provides"]
 _check_uses = _meta.CHECKS["uses"]
 _check_claims = _meta.CHECKS["claims"]
 _check_kwargs = _meta.CHECKS["kwargs"]
+_check_priority = _meta.CHECKS["priority"]
 _check_timeout = _meta.CHECKS["timeout"]
-# (none for priority: it takes any value; check_priorities compares a task set's)
 
 
 def _compile_error(task: object, p: _meta.FieldProblem) -> Exception:
@@ -126,6 +126,7 @@ def compile_task(task: object, tid: int) -> TaskSpec:
             provides = _check_provides("provides", m.provides)
             uses = _check_uses("uses", m.uses)
             claims = _check_claims("claims", m.claims)
+            priority = _check_priority("priority", m.priority)
             kwargs = _check_kwargs("kwargs", m.kwargs)
             both = uses & claims
             if both:
@@ -137,7 +138,6 @@ def compile_task(task: object, tid: int) -> TaskSpec:
         provides = frozenset(provides) if provides else _NO_NAMES
         uses = frozenset(uses) if uses else _NO_NAMES
         claims = frozenset(claims) if claims else _NO_NAMES
-        priority = m.priority
     elif m is not None:
         raise SchedulerError(
             f"Task {task!r}: metadata attribute is not a SchedMeta but {type(m).__name__}"

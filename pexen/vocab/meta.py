@@ -71,6 +71,9 @@ class FieldProblem(Exception):
         self.problem = problem
         self.detail = detail
 
+    def __str__(self) -> str:
+        return f"{self.field}: {self.problem} ({self.value!r})"
+
 
 def _check_names(field: str, value: Any) -> set[Any]:
     """A set of names: a set is kept as it is, a list converted."""
@@ -127,6 +130,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
 
 
 def _setter_error(p: FieldProblem) -> Exception:
+    """The error :class:`SchedMeta`'s setter raises for a field's problem."""
     if p.problem == "unhashable":
         return TypeError(f"unhashable name in {p.field}: {p.detail}")
     if p.problem == "keys":
