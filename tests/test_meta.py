@@ -120,8 +120,12 @@ def test_exceptioninfo_fields_and_defaults():
     err = ValueError("x")
     info = sched.ExceptionInfo(ValueError, err)
     assert info == (ValueError, err, None)
-    # an empty ExceptionInfo still says "an exception occurred": it is not None
-    assert sched.ExceptionInfo() is not None
+    # an empty ExceptionInfo (every field unpicklable, or a worker lost with no
+    # error) still says "an exception occurred", as opposed to excinfo None:
+    # `if res.excinfo:` tells failed results from good ones either way
+    assert bool(empty) is True
+    failed, good = sched.TaskRes(_plain, excinfo=empty), sched.TaskRes(_plain)
+    assert [res for res in (failed, good) if res.excinfo] == [failed]
 
 
 def test_taskfailerror_flags_default_true():
@@ -200,6 +204,40 @@ def test_schedmeta_kwargs_refuses_non_dict(value):
     assert str(exc.value) == f"{type(value)} cannot be used for kwargs"
 
 
+@pytest.mark.parametrize("field", SET_FIELDS)
+def test_schedmeta_unhashable_name_in_list(field):
+    m = meta.SchedMeta(**{field: ["kept"]})
+    with pytest.raises(TypeError) as exc:
+        setattr(m, field, ["a", ["not hashable"]])
+    assert str(exc.value) == f"unhashable name in {field}: unhashable type: 'list'"
+    assert getattr(m, field) == {"kept"}
+
+
+def test_schedmeta_kwargs_keys_must_be_strings():
+    # they become keyword arguments of the call
+    m = meta.SchedMeta(kwargs={"a": 1})
+    with pytest.raises(TypeError) as exc:
+        m.kwargs = {"a": 1, 2: "b"}
+    assert str(exc.value) == "kwargs keys must be strings"
+    assert m.kwargs == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, "timeout must be a positive number of seconds, not 0"),
+        (-1.5, "timeout must be a positive number of seconds, not -1.5"),
+        (float("nan"), "timeout must be a positive number of seconds, not nan"),
+        (True, "<class 'bool'> cannot be used for timeout"),
+        ("10", "<class 'str'> cannot be used for timeout"),
+    ],
+)
+def test_schedmeta_timeout_messages(value, message):
+    with pytest.raises(AttributeError) as exc:
+        meta.SchedMeta(timeout=value)
+    assert str(exc.value) == message
+
+
 def test_schedmeta_kwargs_dict():
     m = meta.SchedMeta(kwargs={"version": "Last"})
     assert m.kwargs == {"version": "Last"}
@@ -220,6 +258,13 @@ def test_schedmeta_attribute_assignment():
     m.provides = {"p"}
     m.kwargs = {"a": 1}
     assert (m.priority, m.requires, m.provides, m.kwargs) == (10, {"r"}, {"p"}, {"a": 1})
+
+
+def test_every_field_has_one_check():
+    assert meta.CHECKS.keys() == meta.FIELDS.keys()
+    for field, default in meta.FIELDS.items():
+        value = default()
+        assert meta.CHECKS[field](field, value) == value, field
 
 
 def test_schedmeta_unknown_field():

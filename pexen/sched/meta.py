@@ -12,7 +12,9 @@ A task's metadata is a :class:`SchedMeta` stored on the callable::
 """
 
 from pexen.vocab.meta import (
+    CHECKS,
     FIELDS,
+    FieldProblem,
     SchedMeta,
     assign_meta,
     assign_val,
@@ -29,7 +31,9 @@ from pexen.vocab.meta import (
 )
 
 __all__ = [
+    "CHECKS",
     "FIELDS",
+    "FieldProblem",
     "SchedMeta",
     "assign_meta",
     "assign_val",

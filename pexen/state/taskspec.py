@@ -78,27 +78,43 @@ def takes_shared(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> bool:
 
 _NO_NAMES: frozenset[Hashable] = frozenset()  # shared by every task without names
 
+# each field's own check, looked up once: compile_task runs for every task
+_check_requires = _meta.CHECKS["requires"]
+_check_provides = _meta.CHECKS["provides"]
+_check_uses = _meta.CHECKS["uses"]
+_check_claims = _meta.CHECKS["claims"]
+_check_kwargs = _meta.CHECKS["kwargs"]
+_check_priority = _meta.CHECKS["priority"]
+_check_timeout = _meta.CHECKS["timeout"]
 
-def _names(task: object, field: str, value: Any) -> frozenset[Hashable]:
-    if not value and isinstance(value, (set, frozenset, list, tuple)):
-        return _NO_NAMES  # most tasks have some empty fields: one object for all
-    if not isinstance(value, (set, frozenset, list, tuple)):
-        raise SchedulerError(
-            f"Task {task!r}: {field} must be a set or list, not {type(value).__name__}"
-        )
-    try:
-        return frozenset(value)
-    except TypeError as exc:
-        raise TypeError(f"Task {task!r}: unhashable name in {field}: {exc}") from None
+
+def _compile_error(task: object, p: _meta.FieldProblem) -> Exception:
+    """The error the scheduler raises for a field's problem, naming the task."""
+    field, value = p.field, p.value
+    if field == "kwargs":
+        if p.problem == "keys":
+            return TypeError(f"Task {task!r}: kwargs keys must be strings")
+        return TypeError(f"Task {task!r}: kwargs must be a mapping, not {type(value).__name__}")
+    if field == "timeout":
+        return TypeError(f"Task {task!r}: timeout must be a positive number, not {value!r}")
+    if p.problem == "unhashable":
+        return TypeError(f"Task {task!r}: unhashable name in {field}: {p.detail}")
+    return SchedulerError(
+        f"Task {task!r}: {field} must be a set or list, not {type(value).__name__}"
+    )
 
 
 def compile_task(task: object, tid: int) -> TaskSpec:
     """Validate a task's metadata and compile it into a :class:`TaskSpec`.
 
-    Raises ``TypeError`` for a task that is not callable, an unhashable name or
-    a ``kwargs`` that is not a mapping, :class:`MutexError` for a resource in
-    both ``claims`` and ``uses`` and :class:`SchedulerError` for metadata that
-    is not a :class:`~pexen.sched.meta.SchedMeta`.
+    Each field is checked again by its own check (``pexen.vocab.meta.CHECKS``,
+    the one :class:`~pexen.sched.meta.SchedMeta` applies on assignment), since
+    metadata can change behind the setter's back. Raises ``TypeError`` for a
+    task that is not callable or not hashable, an unhashable name, a
+    ``kwargs`` that is not a mapping of strings or a bad ``timeout``,
+    :class:`SchedulerError` for a name field that is not a set or list or for
+    metadata that is not a ``SchedMeta``, :class:`MutexError` for a resource in
+    both ``claims`` and ``uses``.
     """
     if not callable(task):
         raise TypeError(f"Task {task!r} is not callable")
@@ -106,32 +122,33 @@ def compile_task(task: object, tid: int) -> TaskSpec:
         hash(task)
     except TypeError:
         raise TypeError(f"Task {task!r} is not hashable") from None
-    if _meta.has_meta(task):
-        m = _meta.retrieve_meta(task)
-        requires = _names(task, "requires", m.requires)
-        provides = _names(task, "provides", m.provides)
-        uses = _names(task, "uses", m.uses)
-        claims = _names(task, "claims", m.claims)
-        priority, kwargs, timeout = m.priority, m.kwargs, m.timeout
-    elif getattr(task, _meta.META_ATTR, None) is not None:
+    m = getattr(task, _meta.META_ATTR, None)
+    if isinstance(m, _meta.SchedMeta):  # has_meta() and retrieve_meta() in one look-up
+        try:
+            # in this order, so that a task with several problems gets the same error
+            requires = _check_requires("requires", m.requires)
+            provides = _check_provides("provides", m.provides)
+            uses = _check_uses("uses", m.uses)
+            claims = _check_claims("claims", m.claims)
+            priority = _check_priority("priority", m.priority)
+            kwargs = _check_kwargs("kwargs", m.kwargs)
+            both = uses & claims
+            if both:
+                raise MutexError(f"Task {task} has {set(both)} in both claims and uses.", task)
+            timeout = _check_timeout("timeout", m.timeout)
+        except _meta.FieldProblem as p:
+            raise _compile_error(task, p) from None
+        requires = frozenset(requires) if requires else _NO_NAMES
+        provides = frozenset(provides) if provides else _NO_NAMES
+        uses = frozenset(uses) if uses else _NO_NAMES
+        claims = frozenset(claims) if claims else _NO_NAMES
+    elif m is not None:
         raise SchedulerError(
-            f"Task {task!r}: metadata attribute is not a SchedMeta but "
-            f"{type(getattr(task, _meta.META_ATTR)).__name__}"
+            f"Task {task!r}: metadata attribute is not a SchedMeta but {type(m).__name__}"
         )
     else:
         requires = provides = uses = claims = _NO_NAMES
         priority, kwargs, timeout = 0, {}, None
-    if not isinstance(kwargs, Mapping):
-        raise TypeError(f"Task {task!r}: kwargs must be a mapping, not {type(kwargs).__name__}")
-    if not all(isinstance(k, str) for k in kwargs):
-        raise TypeError(f"Task {task!r}: kwargs keys must be strings")
-    both = uses & claims
-    if both:
-        raise MutexError(f"Task {task} has {set(both)} in both claims and uses.", task)
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
-    ):
-        raise TypeError(f"Task {task!r}: timeout must be a positive number, not {timeout!r}")
     kwargs = dict(kwargs) if kwargs else _NO_KWARGS
     return TaskSpec(
         tid,

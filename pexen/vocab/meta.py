@@ -9,10 +9,12 @@ with every field at its default.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 __all__ = [
+    "CHECKS",
     "FIELDS",
+    "FieldProblem",
     "SchedMeta",
     "assign_meta",
     "assign_val",
@@ -31,8 +33,6 @@ __all__ = [
 #: The attribute of a task that holds its :class:`SchedMeta`.
 META_ATTR = "_pexen_meta"
 
-_SET_FIELDS = ("requires", "provides", "uses", "claims")
-
 #: Every metadata field and a factory of its default value.
 FIELDS: dict[str, Callable[[], Any]] = {
     "requires": set,
@@ -45,30 +45,99 @@ FIELDS: dict[str, Callable[[], Any]] = {
 }
 
 
-def _convert(field: str, value: Any) -> Any:
-    """Check and convert a value for a field, as the field's type asks."""
-    if field in _SET_FIELDS:
-        if isinstance(value, set):
-            return value
-        if isinstance(value, list):
-            try:
-                return set(value)
-            except TypeError as exc:
-                raise TypeError(f"unhashable name in {field}: {exc}") from None
-        raise AttributeError(f"{type(value)} cannot be used for {field}")
-    if field == "kwargs":
-        if isinstance(value, Mapping):
-            return value
-        raise AttributeError(f"{type(value)} cannot be used for {field}")
-    if field == "timeout":
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise AttributeError(f"{type(value)} cannot be used for {field}")
-        if not value > 0:
-            raise AttributeError(f"timeout must be a positive number of seconds, not {value!r}")
+#: What a :class:`FieldProblem` says is wrong.
+Problem = Literal["type", "unhashable", "range", "keys"]
+
+
+class FieldProblem(Exception):
+    """What is wrong with a value for a metadata field, said for no caller.
+
+    Raised by the field checks of :data:`CHECKS`; each caller turns it into
+    its own error: :class:`SchedMeta`'s setter into ``AttributeError`` or
+    ``TypeError``, the scheduler into a ``TypeError`` or ``SchedulerError``
+    naming the task. ``problem`` is one of:
+
+    - ``"type"``: the field does not take values of this type;
+    - ``"unhashable"``: a name of a name field cannot be hashed (``detail``
+      is Python's message, e.g. ``unhashable type: 'list'``);
+    - ``"range"``: a number out of the field's range (a timeout not > 0);
+    - ``"keys"``: a ``kwargs`` key that is not a string.
+    """
+
+    def __init__(self, field: str, value: Any, problem: Problem, detail: str = "") -> None:
+        super().__init__(field, problem, detail)
+        self.field = field
+        self.value = value
+        self.problem = problem
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.problem} ({self.value!r})"
+
+
+def _check_names(field: str, value: Any) -> set[Any]:
+    """A set of names: a set is kept as it is, a list converted."""
+    if isinstance(value, set):
         return value
-    return value  # priority: any value comparable with the other tasks' priorities
+    if isinstance(value, list):
+        try:
+            return set(value)
+        except TypeError as exc:
+            raise FieldProblem(field, value, "unhashable", str(exc)) from None
+    raise FieldProblem(field, value, "type")
+
+
+def _check_kwargs(field: str, value: Any) -> Mapping[str, Any]:
+    """A mapping whose keys are strings (they become keyword arguments)."""
+    if not isinstance(value, Mapping):
+        raise FieldProblem(field, value, "type")
+    if value and not all(isinstance(key, str) for key in value):
+        raise FieldProblem(field, value, "keys")
+    return value
+
+
+def _check_timeout(field: str, value: Any) -> float | None:
+    """``None`` (no limit) or a positive number of seconds (not a bool)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FieldProblem(field, value, "type")
+    if not value > 0:  # also refuses NaN
+        raise FieldProblem(field, value, "range")
+    return value
+
+
+def _check_priority(field: str, value: Any) -> Any:
+    """Any value: whether it compares with the other tasks' priorities is
+    a property of the task set, checked when tasks are added."""
+    return value
+
+
+#: The one check of each field: ``check(field, value)`` returns the value to
+#: store (a list given for a name field becomes a set) or raises
+#: :class:`FieldProblem`. Used by :class:`SchedMeta` on assignment and by the
+#: scheduler when a task is added (metadata can change behind the setter's
+#: back: a mutated ``kwargs``, ``object.__setattr__``).
+CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "requires": _check_names,
+    "provides": _check_names,
+    "uses": _check_names,
+    "claims": _check_names,
+    "priority": _check_priority,
+    "kwargs": _check_kwargs,
+    "timeout": _check_timeout,
+}
+
+
+def _setter_error(p: FieldProblem) -> Exception:
+    """The error :class:`SchedMeta`'s setter raises for a field's problem."""
+    if p.problem == "unhashable":
+        return TypeError(f"unhashable name in {p.field}: {p.detail}")
+    if p.problem == "keys":
+        return TypeError(f"{p.field} keys must be strings")
+    if p.problem == "range":
+        return AttributeError(f"{p.field} must be a positive number of seconds, not {p.value!r}")
+    return AttributeError(f"{type(p.value)} cannot be used for {p.field}")
 
 
 class SchedMeta:
@@ -87,7 +156,9 @@ class SchedMeta:
       no limit).
 
     The name fields are sets; a list is converted, any other type refused with
-    ``AttributeError``. An unknown field is refused with ``AttributeError``.
+    ``AttributeError``; ``kwargs`` is a mapping with string keys. An unknown
+    field is refused with ``AttributeError``. Each field's rule is its entry
+    of :data:`CHECKS`.
     """
 
     __slots__ = tuple(FIELDS)
@@ -111,9 +182,14 @@ class SchedMeta:
             setattr(self, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name not in FIELDS:
+        check = CHECKS.get(name)
+        if check is None:
             raise AttributeError(f"{name} is not a valid metadata field")
-        object.__setattr__(self, name, _convert(name, value))
+        try:
+            value = check(name, value)
+        except FieldProblem as p:
+            raise _setter_error(p) from None
+        object.__setattr__(self, name, value)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SchedMeta):

@@ -154,6 +154,103 @@ def test_compile_task_validates_each_field():
         compile_task(badmeta, 0)
 
 
+def _forced(field, value):
+    """A task whose metadata holds a value put there behind the setter's back."""
+
+    def forced():
+        pass
+
+    object.__setattr__(meta.assign_meta(forced), field, value)
+    return forced
+
+
+NAME_FIELDS = ("requires", "provides", "uses", "claims")
+
+
+@pytest.mark.parametrize("field", NAME_FIELDS)
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        ("one", SchedulerError, "{field} must be a set or list, not str"),
+        (None, SchedulerError, "{field} must be a set or list, not NoneType"),
+        (("a",), SchedulerError, "{field} must be a set or list, not tuple"),
+        (["a", ["b"]], TypeError, "unhashable name in {field}: unhashable type: 'list'"),
+    ],
+)
+def test_compile_task_refuses_forced_names(field, value, error, message):
+    task = _forced(field, value)
+    with pytest.raises(error) as info:
+        compile_task(task, 0)
+    assert type(info.value) is error
+    assert str(info.value) == f"Task {task!r}: " + message.format(field=field)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("kwargs", [("a", 1)], "kwargs must be a mapping, not list"),
+        ("kwargs", None, "kwargs must be a mapping, not NoneType"),
+        ("kwargs", {"a": 1, 2: 3}, "kwargs keys must be strings"),
+        ("timeout", 0, "timeout must be a positive number, not 0"),
+        ("timeout", True, "timeout must be a positive number, not True"),
+        ("timeout", "10", "timeout must be a positive number, not '10'"),
+    ],
+)
+def test_compile_task_refuses_forced_kwargs_and_timeout(field, value, message):
+    task = _forced(field, value)
+    with pytest.raises(TypeError) as info:
+        compile_task(task, 0)
+    assert type(info.value) is TypeError
+    assert str(info.value) == f"Task {task!r}: {message}"
+
+
+def test_compile_task_sees_kwargs_mutated_after_assignment():
+    def task():
+        pass
+
+    meta.assign_val(task, kwargs={"a": 1})
+    meta.get_kwargs(task)[3] = "not a keyword"  # type: ignore[index]
+    with pytest.raises(TypeError) as info:
+        compile_task(task, 0)
+    assert str(info.value) == f"Task {task!r}: kwargs keys must be strings"
+
+
+VALUES = {
+    "names": [set(), {"a", ("t", 1)}, ["a", "a"], [], ["a", ["b"]], "one", ("a",),
+              frozenset({"a"}), 1, {"a": 1}, None],
+    "kwargs": [{}, {"a": 1}, {1: 2}, [("a", 1)], "abc", None],
+    "timeout": [None, 1, 0.5, float("inf"), 0, -1, float("nan"), True, "10"],
+    "priority": [0, -1, "x", (1, "x"), None],
+}  # fmt: skip
+FIELD_VALUES = [
+    (field, value)
+    for field, kind in [*((f, "names") for f in NAME_FIELDS), ("kwargs", "kwargs"),
+                        ("timeout", "timeout"), ("priority", "priority")]
+    for value in VALUES[kind]
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("field", "value"), FIELD_VALUES)
+def test_setter_and_compile_task_apply_one_rule(field, value):
+    """A value is refused on assignment exactly when compile_task refuses it
+    put there behind the setter's back, and both keep the same value."""
+    refused = object()
+    try:
+        stored = getattr(meta.SchedMeta(**{field: value}), field)
+    except (AttributeError, TypeError):
+        stored = refused
+    try:
+        compiled = getattr(compile_task(_forced(field, value), 0), field)
+    except (SchedulerError, TypeError):
+        compiled = refused
+    if stored is refused or compiled is refused:
+        assert stored is compiled, (stored, compiled)
+    elif field in NAME_FIELDS:
+        assert compiled == frozenset(stored) and isinstance(compiled, frozenset)
+    else:
+        assert compiled == stored
+
+
 def test_check_priorities_names_the_task():
     a, b = spec(0, priority=1), spec(1, priority="x")
     check_priorities([a])
