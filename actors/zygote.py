@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import logging
 import multiprocessing.process
 import multiprocessing.queues
@@ -49,7 +50,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -225,46 +226,82 @@ class _Unpicklable:
 
 
 def _pickle_table(table: Sequence[TaskSpec]) -> bytes:
-    blobs = []
+    """The task table for an exec'd zygote, pickled by one cloudpickle pickler.
+
+    One pickler pickles what tasks share (the code and globals of the
+    function that made ten thousand closures, a module) once, where a pickler
+    per task pickled it for each: most of a large table's cost. Only when the
+    table as a whole does not pickle is each task tried on its own, and those
+    that fail are replaced by a stand-in that fails the task when it runs.
+    """
+    try:
+        return cloudpickle.dumps(list(table), pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        log.debug("the task table does not pickle whole; pickling task by task")
+    specs = []
     for spec in table:
         try:
-            blobs.append(cloudpickle.dumps(spec))
+            cloudpickle.dumps(spec, pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
-            stub = TaskSpec(
+            spec = TaskSpec(
                 spec.tid, _Unpicklable(repr(spec.func), str(exc)), spec.requires,
                 spec.provides, spec.uses, spec.claims, spec.priority, {}, False, spec.timeout,
             )  # fmt: skip
-            blobs.append(cloudpickle.dumps(stub))
-    return pickle.dumps(blobs, pickle.HIGHEST_PROTOCOL)
+        specs.append(spec)
+    return cloudpickle.dumps(specs, pickle.HIGHEST_PROTOCOL)
 
 
 def _exec_zygote(
     ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSlots
 ) -> subprocess.Popen[bytes]:
-    """Start a zygote in a fresh interpreter, handing it the pickled table."""
-    table_fd = os.memfd_create("pexen-table")
-    with os.fdopen(os.dup(table_fd), "wb") as out:
-        out.write(_pickle_table(table))
-    os.lseek(table_fd, 0, os.SEEK_SET)
-    fds = (ctrl.fileno(), slots.fd, table_fd)
+    """Start a zygote in a fresh interpreter, handing it the pickled table.
+
+    The interpreter starts first and the table is pickled while it boots (on
+    another core), then written to it through a pipe.
+    """
+    table_r, table_w = os.pipe()
+    fds = (ctrl.fileno(), slots.fd, table_r)
     boot = (
         f"import sys; sys.path[:0] = {sys.path!r}; "
         f"from actors.zygote import _exec_main; _exec_main({fds[0]}, {fds[1]}, {slots.count}, "
         f"{fds[2]})"
     )
     try:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-c", boot], pass_fds=fds, stdin=subprocess.DEVNULL, close_fds=True
         )
+    except BaseException:
+        os.close(table_w)
+        raise
     finally:
-        os.close(table_fd)
+        os.close(table_r)
+    try:
+        with _gc_paused(), os.fdopen(table_w, "wb") as out:
+            out.write(_pickle_table(table))  # an EPIPE if it died: OSError, as for a fork
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Pickling a large table allocates without making garbage; collections
+    # triggered meanwhile only walk the live objects (a third of the time).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _exec_main(ctrl_fd: int, slots_fd: int, count: int, table_fd: int) -> None:
     """The entry point of an exec'd zygote."""
-    with os.fdopen(table_fd, "rb") as src:
-        blobs = pickle.load(src)
-    table = [cloudpickle.loads(blob) for blob in blobs]
+    with _gc_paused(), os.fdopen(table_fd, "rb") as src:
+        table = cloudpickle.load(src)
     slots = WorkerSlots(count, fd=slots_fd)
     _zygote_main(socket.socket(fileno=ctrl_fd), table, slots)
 

@@ -121,6 +121,32 @@ def test_a_feeder_busy_at_fork_time_loses_nothing_on_either_side():
         _close(busy, out)
 
 
+def test_with_a_foreign_thread_only_the_unpicklable_task_fails():
+    # the table travels pickled as a whole; one task that does not pickle
+    # must not take the others down with it
+    q = multiprocessing.Queue()
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, name="foreign")
+    other.start()
+    offset = 40  # closures over a local: pickled by value
+
+    def make(i):
+        return tagged(f"add{i}", lambda: i + offset)
+
+    tasks = [make(i) for i in range(5)]
+    tasks.append(tagged("put", lambda *, q: q.put(1), kwargs={"q": q}))
+    try:
+        res = by_task(sched.Sched(tasks).run(new_pool("process")))
+    finally:
+        stop.set()
+        other.join()
+        _close(q)
+    assert {t.__name__: res[t].ret for t in tasks[:5]} == {f"add{i}": 40 + i for i in range(5)}
+    failed = res[tasks[5]].excinfo
+    assert failed is not None
+    assert str(failed.val).startswith("Can't pickle task")
+
+
 def test_with_a_foreign_thread_running_primitives_cannot_travel():
     q = multiprocessing.Queue()
     stop = threading.Event()
