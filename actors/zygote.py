@@ -58,6 +58,7 @@ import cloudpickle
 
 from pexen.state.taskspec import TaskSpec
 
+from . import proctree
 from .slots import WorkerSlots
 from .taskrun import failure, run_task
 from .wire import FrameReader, encode_outcome
@@ -203,6 +204,8 @@ class Zygote:
         with self._lock:
             if self._ctrl.fileno() == -1:
                 return
+            with contextlib.suppress(OSError):  # a dead zygote ends all the same
+                self._ctrl.send(b"close")
             self._ctrl.close()
         if self._proc is not None:
             self._proc.wait()
@@ -307,8 +310,19 @@ def _exec_main(ctrl_fd: int, slots_fd: int, count: int, table_fd: int) -> None:
 
 
 def _zygote_main(ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSlots) -> None:
+    """Serve the scheduler's requests; end with every process below this one.
+
+    The zygote is a subreaper: what a dead worker's tasks started becomes its
+    child, and is killed when that worker is reaped. ``close`` ends it once
+    the workers have ended (after :data:`EXIT_GRACE`, killed); the end of the
+    control socket without ``close`` means the scheduling process died, and
+    every process below the zygote is killed at once.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the scheduler handles Ctrl-C
-    children: set[int] = set()
+    proctree.become_subreaper()
+    zygote = os.getpid()
+    children: set[int] = set()  # the workers
+    closed = False
     while True:
         try:
             cmd = ctrl.recv(64).decode()
@@ -316,13 +330,18 @@ def _zygote_main(ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSl
             break
         if not cmd:
             break
-        verb, arg = cmd.split()
+        verb, _, arg = cmd.partition(" ")
+        if verb == "close":
+            closed = True
+            break
         if verb == "reap":
             pid = int(arg)
             status: int | None = None
             with contextlib.suppress(ChildProcessError):
                 status = os.waitpid(pid, 0)[1]
             children.discard(pid)
+            # what its tasks started was re-parented here as it died
+            proctree.kill_descendants(keep=children)
             ctrl.send(b"-" if status is None else str(status).encode())
             continue
         index = int(arg)
@@ -333,6 +352,8 @@ def _zygote_main(ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSl
             try:
                 ctrl.close()
                 ours.close()
+                proctree.die_with_parent(zygote)
+                proctree.become_subreaper()
                 _start_as_multiprocessing_child()
                 _worker_main(theirs, table, slots, index)
                 code = 0
@@ -343,7 +364,11 @@ def _zygote_main(ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSl
         children.add(pid)
         socket.send_fds(ctrl, [str(pid).encode()], [ours.fileno()])
         ours.close()
-    _reap_all(children)
+    if closed:
+        _reap_all(children)
+    else:
+        log.warning("zygote: the scheduling process is gone; killing its workers")
+    proctree.kill_descendants()
 
 
 def _reap_all(children: set[int]) -> None:
@@ -425,6 +450,8 @@ def _worker_main(
                 outcome, func = run_task(spec, shared), spec.func
                 if code != tid:
                     outcome = dataclasses.replace(outcome, tid=tid)
+            if proctree.has_children():  # no process of a task outlives it
+                proctree.kill_descendants()
             try:
                 conn.send_bytes(encode_outcome(outcome, func))
             except OSError:
