@@ -1,12 +1,13 @@
 """pexen's engine: an actor system on pykka (internal; the API is ``pexen.sched``).
 
-Data flow of one run of :meth:`pexen.sched.Sched.run`::
+Data flow of one run of :meth:`pexen.sched.Sched.run` (a standalone pool of
+:mod:`pexen.sched.pool` drives an open run the same way)::
 
       caller's thread               (passive: runs in the               (passive, in the
     +-----------------+  Begin, AddTasks,  threads telling it)             planner's
-    |  Sched.run()    |  Cancel, Backlog-  +---------------+                 thread)
-    |  (facade)       |  Drained, status   |    Planner    |  AcquireLocks  +-------------+
-    |                 | -----------------> |               |  ReleaseLocks  | LockManager |
+    |  Sched.run()    |  Cancel, Stop,     +---------------+                 thread)
+    |  (facade)       |  BacklogDrained,   |    Planner    |  AcquireLocks  +-------------+
+    |                 | -status (ask)----> |               |  ReleaseLocks  | LockManager |
     |  Engine         |                    |  DepGraph     |  ForfeitLocks  |  LockTable  |
     |  (one run,      |   TaskRes ...,     |  ReadyQueue   | ---- ask ----> |             |
     |   wired)        | <== RunEnded ===== |  shared dicts | <-- answer --- |             |
@@ -28,7 +29,10 @@ Data flow of one run of :meth:`pexen.sched.Sched.run`::
                       reader thread (selector) <--socket-- outcome ---------+
                         (tells the planner, which runs right there)
        both:          watchdog thread: timeouts (enforce_timeouts starts it);
-                      slots: what each worker runs now; zygote: forks, reaps
+                      slots: what each worker runs now
+       zygote:        forks the worker processes and reaps them; it and every
+                      worker are subreapers (proctree), so no process a task
+                      starts outlives it, and all die with the scheduler
 
 - Every message is an immutable dataclass in :mod:`actors.messages`; a
   ``shared`` dict or return value travels with its message and belongs to the
@@ -57,6 +61,10 @@ Data flow of one run of :meth:`pexen.sched.Sched.run`::
   a dead actor raises :class:`pykka.ActorDeadError`, a passive actor's
   ``ask`` as a pykka actor's; telling a dead passive actor drops the message
   (a dead pykka actor's ref raises there too).
+- A run ends when nothing is out, nothing can start and the caller has
+  taken every result; an *open* run (``Engine(keep_open=True)``: the
+  standalone pools) stays open while idle until ``Stop``, then ends the
+  same way. The planner's ``Phase`` is the one stop state.
 - "Slots" are only what each worker runs now (:mod:`actors.slots`,
   ``ThreadSlots``): read for timeouts, status and a dead worker's culprit.
   How many tasks may be out at once is the planner's ``capacity``
@@ -66,7 +74,7 @@ Modules: ``messages`` (the protocol), ``base`` (actor kinds), ``planner``,
 ``lockmanager``, ``workerset`` (the pool protocol), ``threadpool`` and
 ``processpool`` (its two implementations), ``threadworker``, ``procworker``,
 ``sources`` (the reader thread), ``zygote`` (fork server and the
-worker-process loop), ``slots`` (what each worker runs now), ``watchdog``
+worker-process loop), ``proctree`` (keeping and killing process trees), ``slots`` (what each worker runs now), ``watchdog``
 (timeouts), ``wire`` (outcomes and framing across processes), ``taskrun``
 (calling one task), ``mailbox`` (results to the facade), ``engine`` (one
 run, wired).
