@@ -366,9 +366,8 @@ def check_timeouts(out, err, pool):
         assert rest.startswith(f"part {name[-1]}: ok")
     # how long is not for a test to judge (the example itself reports a run
     # that waited for the hanging task); the format is
-    assert re.fullmatch(r"run ended after \d+\.\ds, without waiting for fetch_mirror", out[5]), out[
-        5
-    ]
+    ended = re.fullmatch(r"run ended after \d+\.\ds, without waiting for fetch_mirror", out[5])
+    assert ended, out[5]
     if pool == "process":
         assert out[6] == "process pool: fetch_mirror was killed: it never reached its end: True"
     else:
