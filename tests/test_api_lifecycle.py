@@ -1,4 +1,4 @@
-"""SPEC 3: repeated runs, concurrent runs, and stopping a run at any time.
+"""Repeated runs, concurrent runs, and stopping a run at any time.
 
 The autouse fixture in conftest checks after every test that no thread, child
 process or actor is left; the tests here also check right away that no worker

@@ -1,4 +1,4 @@
-"""SPEC 3, 5, 6: dependencies order tasks, locks keep them apart."""
+"""Dependencies order tasks, locks keep them apart."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC 8: what the process pool must get across process boundaries."""
+"""What the process pool must get across process boundaries."""
 
 from __future__ import annotations
 

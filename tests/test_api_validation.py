@@ -1,4 +1,4 @@
-"""SPEC 7: bad input gets a clear error at once, from Sched()/add_tasks()."""
+"""Bad input gets a clear error at once, from Sched()/add_tasks()."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ key and under a key common to every task (:data:`COMMON_KEY`): whichever
 provider's dict was merged last shows in the dependant's dict.
 
 The checker replays the observed start order through a simple model of the
-rules (SPEC 3, 5, 6). It only uses facts a correct scheduler cannot avoid:
+rules of dependencies, locks and failures. It only uses facts a correct
+scheduler cannot avoid:
 
 * a task is started (handed to a worker) after the providers it waited for
   have *ended*, and a task's recorded start comes after it was handed out, so
