@@ -1,4 +1,4 @@
-"""SPEC 3-4: running tasks, results, priorities and the calling convention."""
+"""Running tasks, results, priorities and the calling convention."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC 3: repeated runs, concurrent runs, and stopping a run at any time.
+"""Repeated runs, concurrent runs, and stopping a run at any time.
 
 The autouse fixture in conftest checks after every test that no thread, child
 process or actor is left; the tests here also check right away that no worker
@@ -7,27 +7,30 @@ process is still running when control returns to the caller.
 
 from __future__ import annotations
 
+import gc
 import time
 
 import pytest
-from helpers import EVENT_TIMEOUT, new_event, new_pool, task_names
+from helpers import (
+    EVENT_TIMEOUT,
+    end_messages,
+    expected_end_messages,
+    new_event,
+    new_pool,
+    pexen_messages,
+    recorded_warnings,
+    returning,
+    run_all,
+    tagged,
+    task_names,
+)
 
 from pexen import sched
 from pexen.sched import meta
 
 
-def _quick(name, **fields):
-    def t():
-        return name
-
-    t.__name__ = t.__qualname__ = name
-    if fields:
-        meta.assign_val(t, **fields)
-    return t
-
-
 def _many(n, prefix="t"):
-    return [_quick(f"{prefix}{i}") for i in range(n)]
+    return [returning(f"{prefix}{i}") for i in range(n)]
 
 
 def assert_no_running_workers(leak_snapshot):
@@ -50,9 +53,9 @@ def test_run_again_runs_everything_again(pool_kind):
 
 
 def test_run_again_includes_tasks_added_in_between(pool_kind):
-    a = _quick("a", provides=["x"])
-    b = _quick("b", requires=["x"])
-    c = _quick("c")
+    a = returning("a", provides=["x"])
+    b = returning("b", requires=["x"])
+    c = returning("c")
     s = sched.Sched([a, b])
     assert sorted(task_names(s.run(new_pool(pool_kind)))) == ["a", "b"]
     s.add_tasks([c])
@@ -135,15 +138,50 @@ def test_close_the_generator(pool, leak_snapshot):
         next(gen)
 
 
-def test_close_before_first_result(pool, leak_snapshot):
-    gen = sched.Sched(_many(5)).run(pool)
+def _flagging(pool_kind, n):
+    """``n`` tasks that each set one event when they run, and the events."""
+    events = [new_event(pool_kind) for _ in range(n)]
+
+    def make(i):
+        def flag(*, ev):
+            ev.set()
+            return f"f{i}"
+
+        return tagged(f"f{i}", flag, kwargs={"ev": events[i]})
+
+    return [make(i) for i in range(n)], events
+
+
+def test_close_before_first_result(pool_kind, leak_snapshot):
+    # a generator closed before it started runs nothing and holds nothing:
+    # the scheduler and the pool are free for the next run
+    tasks, events = _flagging(pool_kind, 5)
+    s = sched.Sched(tasks)
+    pool = new_pool(pool_kind)
+    gen = s.run(pool)
     gen.close()
     assert_no_running_workers(leak_snapshot)
+    assert [ev.is_set() for ev in events] == [False] * 5, "a task ran"
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert s.status().active is False
+    assert sorted(task_names(s.run(pool))) == [f"f{i}" for i in range(5)]
+    assert all(ev.is_set() for ev in events)
 
 
-def test_generator_dropped_without_iterating(pool):
-    gen = sched.Sched(_many(5)).run(pool)
+def test_generator_dropped_without_iterating(pool_kind, leak_snapshot):
+    tasks, events = _flagging(pool_kind, 5)
+    s = sched.Sched(tasks)
+    pool = new_pool(pool_kind)
+    gen = s.run(pool)
     del gen
+    gc.collect()
+    assert_no_running_workers(leak_snapshot)
+    assert [ev.is_set() for ev in events] == [False] * 5, "a task ran"
+    assert s.status().active is False
+    # neither the scheduler nor the pool is left claimed by the dropped run
+    assert sorted(task_names(s.run(pool))) == [f"f{i}" for i in range(5)]
+    assert all(ev.is_set() for ev in events)
 
 
 def test_exception_in_loop_body(pool, leak_snapshot):
@@ -164,8 +202,8 @@ def test_keyboard_interrupt_in_loop_body(pool, leak_snapshot):
 
 
 def test_break_with_dependencies_and_locks_pending(pool, leak_snapshot):
-    root = _quick("root", provides=["x"], claims=["r"])
-    rest = [_quick(f"d{i}", requires=["x"], claims=["r"]) for i in range(20)]
+    root = returning("root", provides=["x"], claims=["r"])
+    rest = [returning(f"d{i}", requires=["x"], claims=["r"]) for i in range(20)]
     gen = sched.Sched([root, *rest]).run(pool)
     first = next(gen)
     assert first.task is root
@@ -173,15 +211,28 @@ def test_break_with_dependencies_and_locks_pending(pool, leak_snapshot):
     assert_no_running_workers(leak_snapshot)
 
 
-def test_break_after_a_failure_with_warnings_pending(pool, leak_snapshot):
+def test_break_after_a_failure_with_warnings_pending(pool_kind, leak_snapshot):
+    # The end-of-run warnings report a run that ended; a run left early was
+    # cancelled and did not end: no warning, even with a skip and a held lock
+    # already certain when the caller breaks.
     def fails():
         raise ValueError
 
-    meta.assign_val(fails, provides=["x"], priority=-1)
-    dep = _quick("dep", requires=["x"])
+    meta.assign_val(fails, provides=["x"], claims=["r"], priority=-1)
+    dep = returning("dep", requires=["x"])
     others = _many(10)
-    for _ in sched.Sched([fails, dep, *others]).run(pool):
-        break
+    s = sched.Sched([fails, dep, *others])
+    _, msgs = run_all(s, new_pool(pool_kind))
+    assert end_messages(msgs) == expected_end_messages(skipped=1, locks=1)
+
+    with recorded_warnings() as rec:
+        gen = s.run(new_pool(pool_kind))
+        for res in gen:
+            if res.task is fails:
+                break
+        gen.close()
+    assert res.task is fails and res.excinfo is not None
+    assert pexen_messages(rec) == []
     assert_no_running_workers(leak_snapshot)
 
 

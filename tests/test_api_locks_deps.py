@@ -1,4 +1,4 @@
-"""SPEC 3, 5, 6: dependencies order tasks, locks keep them apart."""
+"""Dependencies order tasks, locks keep them apart."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from helpers import (
     intervals_overlap,
     new_event,
     new_pool,
+    recorded_warnings,
+    returning,
     run_all,
     stamp_task,
+    tagged,
 )
 
 from pexen import sched
@@ -233,3 +236,82 @@ def test_locks_and_deps_together(pool):
     assert ia[1] <= ib[0] and ia[1] <= ic[0] and ia[1] <= id_[0]
     assert not intervals_overlap(id_, ib)
     assert not intervals_overlap(id_, ic)
+
+
+# ------------------------------------------------------------------ fairness
+#
+# A task waiting for a claim is not overtaken by users of the same resource
+# that asked after it, even though each of them is compatible with the users
+# holding it: otherwise a stream of users could keep the claimant out for ever.
+
+
+def _held_until(name, ev, **fields):
+    """A stamped task that holds its locks until ``ev`` is set."""
+
+    def task(*, ev):
+        start = time.monotonic_ns()
+        assert ev.wait(EVENT_TIMEOUT), f"{name}: nobody set the event"
+        return (name, start, time.monotonic_ns())
+
+    return tagged(name, task, kwargs={"ev": ev}, **fields)
+
+
+def _setter(name, ev, **fields):
+    def task(*, ev):
+        ev.set()
+        return name
+
+    return tagged(name, task, kwargs={"ev": ev}, **fields)
+
+
+def test_claimant_not_overtaken_by_users_asking_after_it(pool_kind):
+    # One pump hands out first: first (holds r), claimant (waits for first),
+    # then the users, each compatible with first but asking after the
+    # claimant, and the task that lets first end. Only the claimant's turn
+    # keeps the users out until it is done.
+    go = new_event(pool_kind)
+    first = _held_until("first", go, uses=["r"], priority=0)
+    claimant = _stamped("claimant", claims=["r"], priority=1)
+    users = [_stamped(f"user{i}", uses=["r"], priority=2 + i) for i in range(4)]
+    release = _setter("release", go, priority=10)
+    res = by_task(
+        sched.Sched([release, *users, claimant, first]).run(new_pool(pool_kind, workers=2, spare=0))
+    )
+    assert len(res) == 7
+    ifirst, iclaim = _interval(res[first]), _interval(res[claimant])
+    assert ifirst[1] <= iclaim[0]
+    for u in users:
+        assert iclaim[1] <= _interval(res[u])[0], f"{u.__name__} overtook the waiting claimant"
+
+
+def test_claimant_not_overtaken_by_users_added_while_it_waits(pool_kind):
+    go = new_event(pool_kind)
+    warmup = returning("warmup", priority=-1)
+    first = _held_until("first", go, uses=["r"], priority=0)
+    claimant = _stamped("claimant", claims=["r"], priority=1)
+    # more urgent than anything: only the claimant's turn keeps them waiting
+    late = [_stamped(f"late{i}", uses=["r"], priority=-5) for i in range(3)]
+    s = sched.Sched([warmup, first, claimant])
+    results = []
+    waiting = held = None
+    try:
+        with recorded_warnings():
+            for res in s.run(new_pool(pool_kind, workers=2, spare=0)):
+                results.append(res)
+                if res.task is warmup:
+                    # warmup's end freed the slot the claimant now waits in
+                    s.add_tasks(late)
+                    status = s.status()
+                    waiting = {w.task for w in status.waiting_locks}
+                    held = {(h.resource, h.mode, h.holders) for h in status.held_locks}
+                    go.set()
+    finally:
+        go.set()  # whatever failed, let first end
+    res = by_task(results)
+    assert len(res) == 6
+    assert held == {("r", "uses", (first,))}
+    assert waiting == {claimant, *late}, "users added later overtook the waiting claimant"
+    iclaim = _interval(res[claimant])
+    assert _interval(res[first])[1] <= iclaim[0]
+    for t in late:
+        assert iclaim[1] <= _interval(res[t])[0], f"{t.__name__} overtook the waiting claimant"
