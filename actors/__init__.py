@@ -74,8 +74,8 @@ Modules: ``messages`` (the protocol), ``base`` (actor kinds), ``planner``,
 ``lockmanager``, ``workerset`` (the pool protocol), ``threadpool`` and
 ``processpool`` (its two implementations), ``threadworker``, ``procworker``,
 ``sources`` (the reader thread), ``zygote`` (fork server and the
-worker-process loop), ``proctree`` (keeping and killing process trees), ``slots`` (what each worker runs now), ``watchdog``
-(timeouts), ``wire`` (outcomes and framing across processes), ``taskrun``
-(calling one task), ``mailbox`` (results to the facade), ``engine`` (one
-run, wired).
+worker-process loop), ``proctree`` (keeping and killing process trees),
+``slots`` (what each worker runs now), ``watchdog`` (timeouts), ``wire``
+(outcomes and framing across processes), ``taskrun`` (calling one task),
+``mailbox`` (results to the facade), ``engine`` (one run, wired).
 """
