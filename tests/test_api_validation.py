@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import pexen_messages, recorded_warnings, returning
+from helpers import new_pool, pexen_messages, recorded_warnings, returning
 
 import pexen
 from pexen import sched
@@ -275,3 +275,20 @@ def test_validation_never_runs_anything():
     with pytest.raises(sched.DepcheckError):
         sched.Sched([good, bad])
     assert ran == []
+
+
+def test_equal_priorities_need_no_order(pool_kind):
+    # None is not ordered, not even with itself; ties go by insertion
+    tasks = [returning(f"t{i}", priority=None) for i in range(3)]
+    results = list(sched.Sched(tasks).run(new_pool(pool_kind, workers=1, spare=0)))
+    assert [r.ret for r in results] == ["t0", "t1", "t2"]
+
+
+def test_the_pair_that_cannot_be_compared_is_named():
+    first = returning("first", priority=None)
+    second = returning("second", priority=0)
+    with pytest.raises(
+        TypeError,
+        match=r"^Task .*second.*: priority 0 cannot be compared with priority None of .*first",
+    ):
+        sched.Sched([first, second])

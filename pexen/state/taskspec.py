@@ -168,13 +168,19 @@ def check_priorities(specs: list[TaskSpec], reference: TaskSpec | None = None) -
     """Raise ``TypeError`` naming a task whose priority cannot be compared.
 
     Every priority is compared both ways with one reference priority (the
-    first task's), which catches mixed types such as ``int`` and ``str``.
+    first task's), which catches mixed types such as ``int`` and ``str``. A
+    priority equal to the reference's needs no order: the ready queue breaks
+    ties by insertion (so every task may have ``priority=None``).
     """
     if not specs:
         return
     ref = reference if reference is not None else specs[0]
     for spec in specs:
+        if spec.priority is ref.priority:
+            continue
         try:
+            if spec.priority == ref.priority:
+                continue
             spec.priority < ref.priority  # noqa: B015
             ref.priority < spec.priority  # noqa: B015
         except TypeError:
