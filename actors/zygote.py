@@ -320,55 +320,65 @@ def _zygote_main(ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSl
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the scheduler handles Ctrl-C
     proctree.become_subreaper()
-    zygote = os.getpid()
-    children: set[int] = set()  # the workers
+    workers: set[int] = set()
     closed = False
     while True:
         try:
             cmd = ctrl.recv(64).decode()
         except OSError:
             break
-        if not cmd:
-            break
         verb, _, arg = cmd.partition(" ")
-        if verb == "close":
-            closed = True
-            break
-        if verb == "reap":
-            pid = int(arg)
-            status: int | None = None
-            with contextlib.suppress(ChildProcessError):
-                status = os.waitpid(pid, 0)[1]
-            children.discard(pid)
-            # what its tasks started was re-parented here as it died
-            proctree.kill_descendants(keep=children)
+        if verb == "spawn":
+            pid, conn = _fork_worker(ctrl, table, slots, int(arg))
+            workers.add(pid)
+            socket.send_fds(ctrl, [str(pid).encode()], [conn.fileno()])
+            conn.close()
+        elif verb == "reap":
+            status = _reap(int(arg), workers)
             ctrl.send(b"-" if status is None else str(status).encode())
-            continue
-        index = int(arg)
-        ours, theirs = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:  # a worker process
-            code = 1
-            try:
-                ctrl.close()
-                ours.close()
-                proctree.die_with_parent(zygote)
-                proctree.become_subreaper()
-                _start_as_multiprocessing_child()
-                _worker_main(theirs, table, slots, index)
-                code = 0
-            finally:
-                _end_as_multiprocessing_child()
-                _child_exit(code)
-        theirs.close()
-        children.add(pid)
-        socket.send_fds(ctrl, [str(pid).encode()], [ours.fileno()])
-        ours.close()
+        else:  # "close", or b"" when the scheduling process is gone
+            closed = verb == "close"
+            break
     if closed:
-        _reap_all(children)
+        _reap_all(workers)
     else:
         log.warning("zygote: the scheduling process is gone; killing its workers")
     proctree.kill_descendants()
+
+
+def _fork_worker(
+    ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSlots, index: int
+) -> tuple[int, socket.socket]:
+    """Fork worker process ``index``; return its pid and the zygote's end of its socket."""
+    zygote = os.getpid()
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the worker process
+        code = 1
+        try:
+            ctrl.close()
+            ours.close()
+            proctree.die_with_parent(zygote)
+            proctree.become_subreaper()
+            _start_as_multiprocessing_child()
+            _worker_main(theirs, table, slots, index)
+            code = 0
+        finally:
+            _end_as_multiprocessing_child()
+            _child_exit(code)
+    theirs.close()
+    return pid, ours
+
+
+def _reap(pid: int, workers: set[int]) -> int | None:
+    """Wait for dead worker ``pid``; kill what its tasks left; its wait status."""
+    status: int | None = None
+    with contextlib.suppress(ChildProcessError):
+        status = os.waitpid(pid, 0)[1]
+    workers.discard(pid)
+    # what its tasks started was re-parented here as it died
+    proctree.kill_descendants(keep=workers)
+    return status
 
 
 def _reap_all(children: set[int]) -> None:
