@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import logging
 import multiprocessing.process
 import multiprocessing.queues
@@ -50,13 +49,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
 import cloudpickle
 
 from pexen.state.taskspec import TaskSpec
+from pexen.util import gc_paused
 
 from . import proctree
 from .slots import WorkerSlots
@@ -279,7 +279,7 @@ def _exec_zygote(
     finally:
         os.close(table_r)
     try:
-        with _gc_paused(), os.fdopen(table_w, "wb") as out:
+        with gc_paused(), os.fdopen(table_w, "wb") as out:
             out.write(_pickle_table(table))  # an EPIPE if it died: OSError, as for a fork
     except BaseException:
         proc.kill()
@@ -288,22 +288,9 @@ def _exec_zygote(
     return proc
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Pickling a large table allocates without making garbage; collections
-    # triggered meanwhile only walk the live objects (a third of the time).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _exec_main(ctrl_fd: int, slots_fd: int, count: int, table_fd: int) -> None:
     """The entry point of an exec'd zygote."""
-    with _gc_paused(), os.fdopen(table_fd, "rb") as src:
+    with gc_paused(), os.fdopen(table_fd, "rb") as src:
         table = cloudpickle.load(src)
     slots = WorkerSlots(count, fd=slots_fd)
     _zygote_main(socket.socket(fileno=ctrl_fd), table, slots)
@@ -340,7 +327,7 @@ def _zygote_main(ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSl
             closed = verb == "close"
             break
     if closed:
-        _reap_all(workers)
+        _wait_for_workers(workers)
     else:
         log.warning("zygote: the scheduling process is gone; killing its workers")
     proctree.kill_descendants()
@@ -381,12 +368,13 @@ def _reap(pid: int, workers: set[int]) -> int | None:
     return status
 
 
-def _reap_all(children: set[int]) -> None:
-    """Wait for the worker processes to end; kill those that take too long.
+def _wait_for_workers(children: set[int]) -> None:
+    """Wait for the worker processes to end, for :data:`EXIT_GRACE` seconds at most.
 
     They end as their connections close; flushing what their tasks put into
     multiprocessing queues may take a moment, but nobody reading such a queue
-    would hold a worker forever: after :data:`EXIT_GRACE` seconds it is killed.
+    would hold a worker forever: those still running then are left to
+    :func:`proctree.kill_descendants`, which the zygote calls next.
     """
     deadline = time.monotonic() + EXIT_GRACE
     delay = 0.001
@@ -406,12 +394,6 @@ def _reap_all(children: set[int]) -> None:
                 sorted(children),
                 EXIT_GRACE,
             )
-            for pid in children:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            for pid in children:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, 0)
             return
         time.sleep(delay)
         delay = min(delay * 2, 0.05)

@@ -23,26 +23,11 @@ from pathlib import Path
 import psutil
 import pytest
 from helpers import EVENT_TIMEOUT, by_task, new_pool, tagged
+from spawning import daemon
 
 from pexen import sched
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _daemon() -> int:
-    """Start ``sleep 300`` as a double-forked, setsid() daemon; return its pid."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.setsid()
-        if os.fork() == 0:
-            os.write(w, str(os.getpid()).encode())
-            os.execvp("sleep", ["sleep", "300"])
-        os._exit(0)
-    os.close(w)
-    os.waitpid(pid, 0)
-    with os.fdopen(r) as src:
-        return int(src.read())
 
 
 def spawner(name: str, q, then: str):
@@ -50,7 +35,7 @@ def spawner(name: str, q, then: str):
 
     def task(*, q):
         child = subprocess.Popen(["sleep", "300"])
-        q.put((name, [child.pid, _daemon()]))
+        q.put((name, [child.pid, daemon()]))
         if then == "hang":
             time.sleep(300)
         elif then == "exit":
@@ -140,22 +125,9 @@ def test_descendants_die_when_the_run_is_cancelled(pid_queue):
 
 SCRIPT = """
 import os, subprocess, sys, time
-sys.path[:0] = [{root!r}]
+sys.path[:0] = [{root!r}, {tests!r}]
 from pexen import sched
-from pexen.sched import meta
-
-def daemon():
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.setsid()
-        if os.fork() == 0:
-            os.write(w, str(os.getpid()).encode())
-            os.execvp("sleep", ["sleep", "300"])
-        os._exit(0)
-    os.close(w)
-    os.waitpid(pid, 0)
-    return int(os.read(r, 64))
+from spawning import daemon
 
 def task():
     child = subprocess.Popen(["sleep", "300"])
@@ -169,7 +141,7 @@ for res in sched.Sched([task]).run(sched.pool.ProcessWorkerPool(workers=2)):
 
 @pytest.mark.parametrize("threaded", [False, True], ids=["forked-zygote", "execd-zygote"])
 def test_everything_dies_with_the_scheduling_process(tmp_path, threaded):
-    script = SCRIPT.format(root=str(ROOT))
+    script = SCRIPT.format(root=str(ROOT), tests=str(ROOT / "tests"))
     if threaded:  # a thread of its own: the zygote is a fresh interpreter
         idle = "threading.Thread(target=threading.Event().wait, daemon=True).start()"
         script = f"import threading; {idle}\n" + script

@@ -21,22 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PRELUDE = f"""
 import json, os, subprocess, sys, time
-sys.path[:0] = [{str(ROOT)!r}]
+sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
+from spawning import daemon
 from actors.proctree import become_subreaper, children, die_with_parent, kill_descendants
 
-def daemon():
-    '''A double-forked, setsid() daemon: sleep 300; returns its pid.'''
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.setsid()
-        if os.fork() == 0:
-            os.write(w, str(os.getpid()).encode())
-            os.execvp("sleep", ["sleep", "300"])
-        os._exit(0)
-    os.close(w)
-    os.waitpid(pid, 0)
-    return int(os.read(r, 64))
 """
 
 
