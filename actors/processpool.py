@@ -26,7 +26,7 @@ from .procworker import ProcessWorker
 from .slots import WorkerSlots
 from .sources import ReaderThread
 from .watchdog import Watchdog, timeout_error
-from .wire import FrameReader, decode_outcome
+from .wire import OutcomeReader
 from .zygote import Zygote, describe_status
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class ProcessWorkerSet:
         # by fd: unregistering must work after the connection is closed
         assert self._reader is not None
         fd = conn.fileno()
-        callback = partial(self._ready, index, conn, FrameReader(fd))
+        callback = partial(self._ready, index, conn, OutcomeReader(fd))
         self._reader.add(fd, selectors.EVENT_READ, callback)
 
     def _want_write(self, index: int) -> None:
@@ -117,7 +117,7 @@ class ProcessWorkerSet:
             fd = self._procs[index][1].fileno()
         self._reader.modify(fd, selectors.EVENT_READ | selectors.EVENT_WRITE)
 
-    def _ready(self, index: int, conn: Connection, frames: FrameReader, mask: int) -> None:
+    def _ready(self, index: int, conn: Connection, frames: OutcomeReader, mask: int) -> None:
         assert self._reader is not None
         if conn.closed or self._closing:
             return
@@ -133,15 +133,15 @@ class ProcessWorkerSet:
             if replacement is not None:
                 self._read_socket(index, replacement)
 
-    def _read_from(self, frames: FrameReader, index: int) -> bool:
+    def _read_from(self, frames: OutcomeReader, index: int) -> bool:
         """Report what worker ``index`` sent; ``False`` if its process ended."""
         try:
-            messages = frames.read()
+            outcomes = frames.read()
         except OSError:
-            messages = None
-        if messages:
-            self._report_to.tell(TaskDone(index, tuple(map(decode_outcome, messages))))
-        return messages is not None
+            outcomes = None
+        if outcomes:
+            self._report_to.tell(TaskDone(index, tuple(outcomes)))
+        return outcomes is not None
 
     def _replace(self, index: int) -> Connection | None:
         """Worker ``index`` died: report it, with its culprit, and fork anew."""

@@ -8,6 +8,7 @@ does, and whatever cannot arrives as ``None``.
 
 from __future__ import annotations
 
+import dataclasses
 import mmap
 import os
 import pickle
@@ -19,7 +20,7 @@ from pexen.vocab.results import ExceptionInfo
 from .messages import Outcome
 from .taskrun import failure
 
-__all__ = ["FrameReader", "decode_outcome", "encode_outcome", "frame"]
+__all__ = ["FrameReader", "OutcomeReader", "encode_outcome", "frame"]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
@@ -161,18 +162,25 @@ def _picklable_part(shared: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return good, bad
 
 
-def encode_outcome(outcome: Outcome, task: Any) -> bytes:
-    """Worker process: the outcome as bytes for the scheduler's process.
+def encode_outcome(outcome: Outcome, task: Any) -> tuple[bytes, ...]:
+    """Worker process: the outcome as messages for the scheduler's process.
 
-    A return value or shared dict that cannot be pickled turns the outcome
-    into a failure with ``AttributeError("Can't pickle ...")`` naming the
-    field; the picklable part of ``shared`` still crosses.
+    One message, or two when the return value is ``bytes`` over :data:`_BIG`
+    (the outcome, then the bytes themselves). A return value or shared dict
+    that cannot be pickled turns the outcome into a failure with
+    ``AttributeError("Can't pickle ...")`` naming the field; the picklable
+    part of ``shared`` still crosses.
     """
     if outcome.excinfo is None:
+        ret = outcome.ret
+        raw = type(ret) is bytes and len(ret) > _BIG
         try:
-            return pickle.dumps(
-                (outcome.tid, outcome.ret, outcome.shared, None, True, True), _PROTOCOL
+            # the last field: whether the return value follows on its own
+            head = pickle.dumps(
+                (outcome.tid, None if raw else ret, outcome.shared, None, True, True, raw),
+                _PROTOCOL,
             )
+            return (head, ret) if raw else (head,)
         except Exception as exc:
             problem = exc
         shared, bad = _picklable_part(outcome.shared)
@@ -184,13 +192,48 @@ def encode_outcome(outcome: Outcome, task: Any) -> bytes:
     else:
         shared, _ = _picklable_part(outcome.shared)
     fields = tuple(_dumps_or_none(f) for f in outcome.excinfo)  # type: ignore[union-attr]
-    return pickle.dumps(
-        (outcome.tid, None, shared, fields, outcome.deps_ok, outcome.locks_ok), _PROTOCOL
+    return (
+        pickle.dumps(
+            (outcome.tid, None, shared, fields, outcome.deps_ok, outcome.locks_ok, False),
+            _PROTOCOL,
+        ),
     )
 
 
-def decode_outcome(data: Message) -> Outcome:
-    """Scheduler's process: the outcome from :func:`encode_outcome`'s bytes."""
-    tid, ret, shared, fields, deps_ok, locks_ok = pickle.loads(data)
-    excinfo = None if fields is None else ExceptionInfo(*map(_loads_or_none, fields))
-    return Outcome(tid, ret, shared, excinfo, deps_ok, locks_ok)
+class OutcomeReader:
+    """Scheduler's process: the outcomes one worker process sends, as they arrive.
+
+    Reads with a :class:`FrameReader` (the same contract: call :meth:`read`
+    when the socket is readable) and decodes what :func:`encode_outcome`
+    wrote, keeping an outcome whose return value is still on its way.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._frames = FrameReader(fd)
+        self._waiting: Outcome | None = None  # for its raw return value
+
+    def read(self) -> list[Outcome] | None:
+        """The outcomes complete so far; ``None`` once the peer has closed.
+
+        Raises :class:`OSError` if the socket fails.
+        """
+        messages = self._frames.read()
+        if messages is None:
+            return None
+        outcomes = []
+        for data in messages:
+            waiting = self._waiting
+            if waiting is not None:
+                self._waiting = None
+                outcomes.append(dataclasses.replace(waiting, ret=bytes(data)))
+                if isinstance(data, mmap.mmap):
+                    data.close()
+                continue
+            tid, ret, shared, fields, deps_ok, locks_ok, raw = pickle.loads(data)
+            excinfo = None if fields is None else ExceptionInfo(*map(_loads_or_none, fields))
+            outcome = Outcome(tid, ret, shared, excinfo, deps_ok, locks_ok)
+            if raw:
+                self._waiting = outcome
+            else:
+                outcomes.append(outcome)
+        return outcomes

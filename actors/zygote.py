@@ -445,7 +445,8 @@ def _worker_main(
             if proctree.has_children():  # no process of a task outlives it
                 proctree.kill_descendants()
             try:
-                conn.send_bytes(encode_outcome(outcome, func))
+                for message in encode_outcome(outcome, func):
+                    conn.send_bytes(message)
             except OSError:
                 return
             finally:

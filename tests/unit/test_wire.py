@@ -150,3 +150,57 @@ def test_the_peer_closing_inside_a_large_message(pair):
         select.select([b], [], [], 20)
         got = reader.read()
     assert got is None
+
+
+def _outcome(tid, ret=None, shared=None, excinfo=None):
+    from actors.messages import Outcome
+
+    return Outcome(tid, ret, shared or {}, excinfo, excinfo is None, excinfo is None)
+
+
+def test_large_bytes_cross_as_a_message_of_their_own(pair):
+    from actors.wire import OutcomeReader, encode_outcome
+
+    a, b = pair
+    big = bytes(range(256)) * 8192  # 2 MB: over the threshold
+    sent = [_outcome(1, b"small"), _outcome(2, big, {"k": 1}), _outcome(3, "after")]
+    messages = [m for o in sent for m in encode_outcome(o, None)]
+    assert len(messages) == 4  # the large return value went on its own
+    assert messages[2] is big  # not pickled: the very object, no copy
+    reader = OutcomeReader(b.fileno())
+
+    def send() -> None:
+        with Connection(os.dup(a.fileno())) as conn:
+            for m in messages:
+                conn.send_bytes(m)
+
+    import select
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    got: list = []
+    try:
+        while len(got) < 3:
+            select.select([b], [], [], 20)
+            more = reader.read()
+            assert more is not None
+            got += more
+    finally:
+        sender.join(20)
+    assert [(o.tid, o.ret, o.shared) for o in got] == [
+        (1, b"small", {}),
+        (2, big, {"k": 1}),
+        (3, "after", {}),
+    ]
+    assert type(got[1].ret) is bytes
+
+
+def test_a_failure_crosses_in_one_message():
+    from actors.wire import encode_outcome
+    from pexen.sched import ExceptionInfo
+
+    err = ValueError("no")
+    [message] = encode_outcome(
+        _outcome(4, None, excinfo=ExceptionInfo(ValueError, err, None)), None
+    )
+    assert isinstance(message, bytes)
