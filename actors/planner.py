@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from pexen.state.depgraph import DepGraph
@@ -165,7 +165,7 @@ class Planner(PassiveActor):
 
     def __init__(
         self,
-        specs: TaskTable,
+        specs: TaskTable | Sequence[TaskSpec],
         preset: dict[str, Any],
         capacity: int,
         mailbox: ResultMailbox,
@@ -176,7 +176,11 @@ class Planner(PassiveActor):
         run_table: bool = True,
     ) -> None:
         super().__init__()
-        self._specs = specs
+        self._table = specs
+        # lookups by tid straight in the table's dict: the hot path's
+        self._specs: Mapping[int, TaskSpec] | Sequence[TaskSpec] = (
+            specs.by_tid if isinstance(specs, TaskTable) else specs
+        )
         self._preset = preset
         self._capacity = capacity
         self._mailbox = self.failure_sink = mailbox
@@ -256,7 +260,7 @@ class Planner(PassiveActor):
         self._workers = Workers(message.workers)
         self._phase = _OPEN if self._keep_open else _RUNNING
         if self._run_table:
-            self._add(tuple(self._specs))
+            self._add(tuple(self._table))
 
     def _end(self, ended: RunEnded) -> None:
         """Post the run's last message (once); dispatch nothing more."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import overload
 
 from .taskspec import TaskSpec
@@ -22,6 +22,11 @@ class TaskTable(Sequence[TaskSpec]):
     """
 
     __slots__ = ("_next", "_specs")
+
+    @property
+    def by_tid(self) -> Mapping[int, TaskSpec]:
+        """The specs by tid, as a mapping to read (its lookups cost no Python call)."""
+        return self._specs
 
     def __init__(self, specs: Iterable[TaskSpec] = ()) -> None:
         self._specs: dict[int, TaskSpec] = {}
