@@ -7,8 +7,13 @@ there), on both pools, through the public API only: no sleeps, no timing.
 from __future__ import annotations
 
 import gc
+import os
+import signal
+import subprocess
+import sys
 import threading
 import weakref
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -320,3 +325,55 @@ def test_stop_outside_a_serve_does_nothing(pool):
         s.stop()  # a run ends by itself
     assert task_names(got) == ["a"]
     s.add_tasks([returning("b")])  # not refused: no serve was stopped
+
+
+SERVICE = Path(__file__).resolve().parent.parent / "examples" / "service.py"
+
+
+def _service(pool_kind: str, *args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ)
+    root = str(SERVICE.parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [root, env.get("PYTHONPATH")] if p)
+    return subprocess.Popen(
+        [sys.executable, str(SERVICE), pool_kind, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_service_example_stops_by_itself_when_its_feeder_is_done(pool_kind):
+    proc = _service(pool_kind, "--items", "12", "--every", "5")
+    out, err = proc.communicate(timeout=50)
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"service ready ({pool_kind} pool")
+    assert any(line.startswith("status: ") for line in lines)
+    assert "stopping: no more requests; draining what was accepted" in lines
+    # 12 requests of 3 tasks each, and the service's first task: all served
+    assert lines[-1] == "drained: 37 tasks served, 0 failed"
+    assert err == ""  # nothing skipped: every request's libraries were requested
+
+
+def test_the_service_example_drains_and_exits_0_on_sigterm(pool_kind):
+    proc = _service(pool_kind, "--items", "0", "--every", "5")  # an endless feeder
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith(f"service ready ({pool_kind} pool"), first
+        status = proc.stdout.readline()  # requests are being served
+        assert status.startswith("status: "), status
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=50)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert "stopping: no more requests; draining what was accepted" in lines
+    assert lines[-1].startswith("drained: ") and lines[-1].endswith(" 0 failed")
+    # a request accepted before its library's may be left waiting: reported
+    for line in err.splitlines():
+        assert "PexenWarning" in line or line.strip().startswith("for res in"), err
