@@ -377,3 +377,22 @@ def test_the_service_example_drains_and_exits_0_on_sigterm(pool_kind):
     # a request accepted before its library's may be left waiting: reported
     for line in err.splitlines():
         assert "PexenWarning" in line or line.strip().startswith("for res in"), err
+
+
+def test_tasks_left_by_a_serve_run_in_a_later_run(pool):
+    first = first_task()
+    waits = returning("waits", requires=["later"])
+    s = sched.Sched([first])
+    with recorded_warnings() as rec:
+        for res in s.serve(pool):
+            assert res.task is first
+            s.add_tasks([waits])  # nobody provides "later" yet
+            s.stop()
+    assert end_messages(pexen_messages(rec)) == expected_end_messages(1, 0)
+    # not served: still there; the next run sees it with the tasks added since
+    prov = returning("prov", provides=["later"])
+    s.add_tasks([prov])
+    with recorded_warnings() as rec:
+        got = list(s.run(pool))
+    assert task_names(got) == ["prov", "waits"]
+    assert not pexen_messages(rec)
