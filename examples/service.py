@@ -33,6 +33,13 @@ from pexen.sched import meta
 from pexen.sched.pool import ProcessWorkerPool, ThreadWorkerPool
 
 STOP = object()  # in the request queue: take no more requests
+_out = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Print one whole line: the loop and the intake thread both report."""
+    with _out:
+        print(line, flush=True)
 
 
 def fetch(pkg: str, shared: dict[str, Any]) -> int:
@@ -116,7 +123,7 @@ def main() -> int:
     def intake() -> None:  # moves requests into the running service
         while (req := jobs.get()) is not STOP:
             s.add_tasks(request_tasks(*req))
-        print("stopping: no more requests; draining what was accepted", flush=True)
+        say("stopping: no more requests; draining what was accepted")
         s.stop()
 
     def toolchain_check() -> str:  # the service's first task: it is up once it ran
@@ -129,24 +136,23 @@ def main() -> int:
         served += 1
         if res.excinfo is not None:
             failed += 1
-            print(f"FAILED {res.task!r}: {res.excinfo.val!r}", flush=True)
+            say(f"FAILED {res.task!r}: {res.excinfo.val!r}")
         if res.task is toolchain_check:
             # Start taking requests only now that the serve is on: a stop()
             # (SIGTERM) cannot come before the serve it ends.
             for t in threads:
                 t.start()
-            print(f"service ready ({args.pool} pool, python {res.ret})", flush=True)
+            say(f"service ready ({args.pool} pool, python {res.ret})")
         if served % args.every == 0:
             st = s.status()
-            print(
+            say(
                 f"status: {st.finished} finished, {len(st.running)} running, "
                 f"{len(st.ready)} ready, {len(st.waiting_deps)} waiting on deps, "
-                f"{len(st.waiting_locks)} waiting on locks",
-                flush=True,
+                f"{len(st.waiting_locks)} waiting on locks"
             )
     for t in threads:
         t.join()
-    print(f"drained: {served} tasks served, {failed} failed", flush=True)
+    say(f"drained: {served} tasks served, {failed} failed")
     return 1 if failed else 0
 
 
