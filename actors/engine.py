@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import pykka
 
 from pexen.state.taskspec import TaskSpec
+from pexen.state.tasktable import TaskTable
 from pexen.vocab.status import HeldLock, RunningTask, RunStatus, WaitingTask
 
 from .mailbox import ResultMailbox
@@ -32,7 +34,9 @@ class Engine:
 
     ``make_workers(table, cancelled)`` builds the pool's :class:`WorkerSet`;
     it is called before any thread of the run starts, so a process pool may
-    fork there. ``table`` is the run's task table; :meth:`add` grows it.
+    fork there. ``table`` is the run's task table (a
+    :class:`~pexen.state.tasktable.TaskTable`, made from the specs given);
+    :meth:`add` grows it, :meth:`forget` drops a finished task's entry.
 
     With ``keep_open``, the run does not end when idle: it waits for more
     tasks until :meth:`stop`, then ends as any run does once idle. With
@@ -43,7 +47,7 @@ class Engine:
 
     def __init__(
         self,
-        table: list[TaskSpec],
+        table: Iterable[TaskSpec],
         preset: dict[str, Any],
         make_workers: MakeWorkers,
         capacity: int,
@@ -52,7 +56,7 @@ class Engine:
         keep_open: bool = False,
         run_table: bool = True,
     ) -> None:
-        self.table = table
+        self.table = table = table if isinstance(table, TaskTable) else TaskTable(table)
         self.cancelled = threading.Event()
         self.mailbox = ResultMailbox(backlog)
         self._planner = planner = Planner(
@@ -90,6 +94,14 @@ class Engine:
             self._workers.enforce_timeouts()
             self._planner.tell(AddTasks(tuple(specs), None if shared is None else tuple(shared)))
 
+    def forget(self, tid: int) -> None:
+        """Drop the table's entry of a task whose result the caller took.
+
+        The planner kept nothing of it already; with this, nothing of the
+        run refers to the task any more (an open run's memory stays bounded).
+        """
+        self.table.forget(tid)
+
     def stop(self) -> None:
         """Let an open run end: it ends once idle, as any run does."""
         self._planner.tell(Stop())
@@ -107,22 +119,31 @@ class Engine:
             locks: LockStatus = self._planner.locks.ask(StatusQuery())
         except pykka.ActorDeadError:
             return RunStatus(active=False)  # the engine failed: the run is ending
+        # A task may end, and be forgotten, between the planner's answer and
+        # here: it is left out (get() is None).
+        get = table.get
         running = []
         for tid, worker in planner.running:
+            spec = get(tid)
+            if spec is None:
+                continue
             current = self._workers.current(worker)
             started = current[1] if current is not None and current[0] == tid else None
-            running.append(RunningTask(table[tid].func, worker, started))
+            running.append(RunningTask(spec.func, worker, started))
+
+        def specs(tids: Iterable[int]) -> list[TaskSpec]:
+            return [s for s in map(get, tids) if s is not None]
+
         return RunStatus(
             active=True,
             running=tuple(running),
-            ready=tuple(table[t].func for t in planner.ready),
-            waiting_deps=tuple(table[t].func for t in planner.waiting_deps),
+            ready=tuple(s.func for s in specs(planner.ready)),
+            waiting_deps=tuple(s.func for s in specs(planner.waiting_deps)),
             waiting_locks=tuple(
-                WaitingTask(table[t].func, table[t].uses, table[t].claims)
-                for t in planner.waiting_locks
+                WaitingTask(s.func, s.uses, s.claims) for s in specs(planner.waiting_locks)
             ),
             held_locks=tuple(
-                HeldLock(name, mode, tuple(table[t].func for t in tids))
+                HeldLock(name, mode, tuple(s.func for s in specs(tids)))
                 for name, mode, tids in locks.held
             ),
             finished=planner.finished,

@@ -2,7 +2,9 @@
 
 A message may carry a task's ``shared`` dict or return value: ownership of such
 a payload passes with the message, and the sender never touches it again.
-Tasks are named by ``tid``, their index in the run's task table.
+Tasks are named by ``tid``, their key in the run's task table
+(:class:`~pexen.state.tasktable.TaskTable`: tids grow with each addition, and
+the entry of a served task goes once the caller took its result).
 """
 
 from __future__ import annotations

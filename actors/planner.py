@@ -7,13 +7,14 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from pexen.state.depgraph import DepGraph
 from pexen.state.handout import HandOutPolicy
 from pexen.state.readyqueue import ReadyQueue
 from pexen.state.taskspec import TaskSpec
+from pexen.state.tasktable import TaskTable
 from pexen.state.workers import Workers
 from pexen.vocab.results import ExceptionInfo, TaskRes
 
@@ -44,17 +45,17 @@ __all__ = ["Phase", "Planner"]
 
 log = logging.getLogger(__name__)
 
-# A task's state, one byte per tid (see the life cycle in Planner). Ordered:
-# every state below _HANDED_OUT is "not handed out yet".
-_OUTSIDE = 0  # in the table for its code only (a standalone pool's registered task)
+# A task's state, by tid (see the life cycle in Planner). Ordered: every
+# state below _HANDED_OUT is "not handed out yet". A task that ended, or one
+# in the table for its code only (a standalone pool's registered task), has
+# no state: the planner keeps nothing of it.
 _WAITING_DEPS = 1
 _READY = 2
 _WAITING_LOCKS = 3
 _GRANTED = 4
 _HANDED_OUT = 5
-_DONE = 6
+_DONE = 6  # and _FAILED: the states of no entry (the task is forgotten)
 _FAILED = 7
-_ADDED = bytes([_WAITING_DEPS])  # what a task added to the run starts as
 
 #: what the planner keeps of a task handed out: (worker, when, shared dict)
 _Out = tuple[int, float, dict[str, Any]]
@@ -107,9 +108,9 @@ class Planner(PassiveActor):
     - posts a :class:`~pexen.sched.TaskRes` per finished task, then one
       :class:`RunEnded`, to the result mailbox.
 
-    A task's life cycle. Its state is one byte per tid; the containers are
-    cheap indexes of some states, changed only by :meth:`_move`, the one
-    place a task moves:
+    A task's life cycle. Its state is an entry of a dict by tid; the
+    containers are cheap indexes of some states, changed only by
+    :meth:`_move`, the one place a task moves:
 
     ===================  ========================  ==============================  =================
     state                held in                   moves on when                   to
@@ -126,14 +127,20 @@ class Planner(PassiveActor):
     handed out/running   ``_out``: worker, when,   ``TaskDone``                    done / failed
                          shared dict               its worker lost, not begun      ready / granted
                                                    its worker lost, running it     failed
-    done / failed        (its result is posted)    -
+    done / failed        nothing: its result is    -
+                         posted, the task forgotten
     ===================  ========================  ==============================  =================
 
     A task *skipped* is one still waiting on deps when the run ends (a
-    provider failed); it is counted, not moved. The planner cannot tell a
-    task handed out from one running (the worker set's ``current`` can). A
-    task of the initial table that is not part of the run (``run_table``
-    false, below) stays *outside* for good.
+    provider failed, or, in an open run, none came); it is counted, not
+    moved. The planner cannot tell a task handed out from one running (the
+    worker set's ``current`` can). A task of the initial table that is not
+    part of the run (``run_table`` false, below) has no state at all.
+
+    The planner keeps nothing of a task that ended: its state entry, its
+    edges in the :class:`DepGraph` and its shared dict go as its result is
+    posted. What a later task requiring a name must start with is kept per
+    name (the providers' shared dicts, merged in the order they ended).
 
     At most ``capacity`` tasks are out at once. Tasks go to the least loaded
     worker; to a worker still busy (ahead) only while ``handout`` says tasks
@@ -143,8 +150,9 @@ class Planner(PassiveActor):
     once idle: nothing out, nothing can start and the caller has consumed
     every result.
 
-    ``specs`` is the run's task table; the facade appends to it before it
-    sends :class:`AddTasks`. With ``run_table`` false, the tasks already in
+    ``specs`` is the run's task table (read only; the facade adds to it
+    before it sends :class:`AddTasks`, and drops the entries of tasks whose
+    result the caller took, in an open run). With ``run_table`` false, the tasks already in
     it are not part of the run: they are only the workers' table, whose code
     later tasks run through :attr:`~pexen.state.taskspec.TaskSpec.origin`.
 
@@ -157,7 +165,7 @@ class Planner(PassiveActor):
 
     def __init__(
         self,
-        specs: list[TaskSpec],
+        specs: TaskTable | Sequence[TaskSpec],
         preset: dict[str, Any],
         capacity: int,
         mailbox: ResultMailbox,
@@ -168,7 +176,11 @@ class Planner(PassiveActor):
         run_table: bool = True,
     ) -> None:
         super().__init__()
-        self._specs = specs
+        self._table = specs
+        # lookups by tid straight in the table's dict: the hot path's
+        self._specs: Mapping[int, TaskSpec] | Sequence[TaskSpec] = (
+            specs.by_tid if isinstance(specs, TaskTable) else specs
+        )
         self._preset = preset
         self._capacity = capacity
         self._mailbox = self.failure_sink = mailbox
@@ -179,7 +191,7 @@ class Planner(PassiveActor):
         self._workers = Workers()
         self._policy = handout or HandOutPolicy()
         # tasks: their states, and the indexes of some states (see the table)
-        self._state = bytearray()
+        self._state: dict[int, int] = {}
         self._graph = DepGraph()
         self._ready = ReadyQueue()
         self._lock_waiting: set[int] = set()
@@ -187,9 +199,10 @@ class Planner(PassiveActor):
         self._out: dict[int, _Out] = {}  # in hand-out order
         # shared dicts of tasks not handed out yet that differ from the preset
         self._pending_shared: dict[int, dict[str, Any]] = {}
-        # name -> shared dicts its providers ended with (non-empty ones), for
-        # tasks added later that require it
-        self._provided_shared: dict[Hashable, list[dict[str, Any]]] = {}
+        # name -> what its providers' shared dicts ended with (merged, in the
+        # order they ended: the same as merging each), for tasks added later
+        # that require it. One dict per name, none per task.
+        self._provided_shared: dict[Hashable, dict[str, Any]] = {}
         self._held_forever: set[Hashable] = set()
         self._finished = 0
         self._skipped = 0
@@ -247,9 +260,7 @@ class Planner(PassiveActor):
         self._workers = Workers(message.workers)
         self._phase = _OPEN if self._keep_open else _RUNNING
         if self._run_table:
-            self._add(tuple(self._specs))
-        else:
-            self._state.extend(bytes(len(self._specs)))  # _OUTSIDE
+            self._add(tuple(self._table))
 
     def _end(self, ended: RunEnded) -> None:
         """Post the run's last message (once); dispatch nothing more."""
@@ -262,14 +273,15 @@ class Planner(PassiveActor):
     def _add(
         self, specs: tuple[TaskSpec, ...], shared: tuple[dict[str, Any], ...] | None = None
     ) -> None:
-        self._state.extend(_ADDED * len(specs))
+        self._state.update(dict.fromkeys([spec.tid for spec in specs], _WAITING_DEPS))
         if shared is not None:
             for spec, start in zip(specs, shared, strict=True):
                 self._pending_shared[spec.tid] = start
         if self._provided_shared:  # a live addition: catch up on shared state
             for spec in specs:
                 for name in spec.requires:
-                    for provided in self._provided_shared.get(name, ()):
+                    provided = self._provided_shared.get(name)
+                    if provided is not None:
                         self._merge_into(spec.tid, provided)
         for tid in self._graph.add(specs):
             self._move(tid, _READY)
@@ -285,7 +297,10 @@ class Planner(PassiveActor):
         """
         state = self._state
         was = state[tid]
-        state[tid] = to
+        if to >= _DONE:
+            del state[tid]  # the planner forgets it
+        else:
+            state[tid] = to
         left = None
         if was == _READY:
             self._ready.pop()
@@ -340,6 +355,8 @@ class Planner(PassiveActor):
         self._policy.served(now - max(out[1], worker.last_done))
         worker.last_done = now
         self._finished += 1
+        if spec.requires:
+            self._graph.forget(spec)
         if outcome.deps_ok and spec.provides:
             if outcome.shared:
                 self._flow_shared(spec, outcome.shared)
@@ -355,10 +372,15 @@ class Planner(PassiveActor):
     def _flow_shared(self, spec: TaskSpec, shared: dict[str, Any]) -> None:
         state = self._state
         for tid in self._graph.requirers(spec.provides):
-            if state[tid] < _HANDED_OUT:
+            if state.get(tid, _DONE) < _HANDED_OUT:
                 self._merge_into(tid, shared)
+        provided = self._provided_shared
         for name in spec.provides:
-            self._provided_shared.setdefault(name, []).append(shared)
+            into = provided.get(name)
+            if into is None:
+                provided[name] = dict(shared)
+            else:
+                into.update(shared)
 
     def _merge_into(self, tid: int, shared: dict[str, Any]) -> None:
         into = self._pending_shared.get(tid)

@@ -154,8 +154,9 @@ class ProcessWorkerSet:
         self._slots.end(index)
         culprit = current[0] if current is not None else None
         err: BaseException
-        if culprit is not None and self._timed_out.pop(index, None) == culprit:
-            err = timeout_error(self._table[culprit], "its process was killed")
+        timed_out = culprit is not None and self._timed_out.pop(index, None) == culprit
+        if timed_out and culprit is not None and (spec := _spec(self._table, culprit)):
+            err = timeout_error(spec, "its process was killed")
         else:
             err = WorkerLostError(f"the worker running the task died: {describe_status(status)}")
         log.info("worker %d lost (%s), running task %s", index, err, culprit)
@@ -204,6 +205,16 @@ class ProcessWorkerSet:
 
     def alive(self) -> bool:
         return bool(self._procs)
+
+
+def _spec(table: Sequence[TaskSpec], tid: int) -> TaskSpec | None:
+    """``table[tid]``, or ``None`` for a task that ended meanwhile and whose
+    entry went with its result (a served task that sent its outcome just
+    before its process was killed)."""
+    try:
+        return table[tid]
+    except (KeyError, IndexError):
+        return None
 
 
 def _pidfd(pid: int) -> int | None:

@@ -30,7 +30,9 @@ class ProcessWorker(PassiveActor):
       the process at once, so that it never idles while work is handed out
       ahead; a task added after the process was forked goes with its
       cloudpickled spec, once per process, unless its ``origin`` names a
-      task the process has from its fork. Outcomes come back through the
+      task the process has from its fork. Only the specs of origins are
+      remembered (here and in the process): a task running its own code
+      runs once per process, so nothing is kept of it once it ended. Outcomes come back through the
       worker set's reader, as :class:`TaskDone` with this worker's index.
       A message of an older generation is dropped (its tasks were requeued).
     - takes :class:`Reconnect`: its process died and this new one replaces it.
@@ -62,7 +64,10 @@ class ProcessWorker(PassiveActor):
 
     def _connect(self, conn: Connection) -> None:
         self._sock = socket.socket(fileno=conn.fileno())  # shares the fd; never closed here
-        self._sent: set[int] = set()  # later origins whose spec this process has
+        # later origins whose spec this process keeps: only those run again
+        # under other tids (a standalone pool's); a task that runs its own
+        # code is sent once and forgotten on both sides after it ran
+        self._sent: set[int] = set()
         self.pending = bytearray()  # framed bytes not yet written
 
     def on_receive(self, message: Any) -> None:
@@ -116,7 +121,8 @@ class ProcessWorker(PassiveActor):
                     err = AttributeError(f"Can't pickle task {spec.func!r} for its process: {exc}")
                     failed.append(failure(spec.tid, shared, err))
                     continue
-                self._sent.add(code)
+                if code != spec.tid:
+                    self._sent.add(code)
             items.append((spec.tid, shared, blob, code))
         data: bytes | None
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pykka
 
@@ -26,6 +26,29 @@ if TYPE_CHECKING:
 __all__ = ["ThreadWorkerSet"]
 
 
+class _BoxedRef:
+    """The planner's handle on a thread worker: each message goes in a box.
+
+    pykka's loop keeps the last message it handled while the worker idles;
+    the worker empties the box it got, so that nothing of a finished task
+    (its spec, its shared dict) stays referenced by an idle worker.
+    """
+
+    __slots__ = ("ref",)
+
+    def __init__(self, ref: pykka.ActorRef[ThreadWorker]) -> None:
+        self.ref = ref
+
+    def tell(self, message: Any) -> None:
+        self.ref.tell([message])
+
+    def stop(self) -> object:
+        return self.ref.stop()
+
+    def is_alive(self) -> bool:
+        return self.ref.is_alive()
+
+
 class ThreadWorkerSet:
     """Worker actors that run tasks in their own threads.
 
@@ -39,7 +62,7 @@ class ThreadWorkerSet:
         self._table = table
         self._cancelled = cancelled
         self._slots = ThreadSlots(workers)
-        self._refs: list[pykka.ActorRef[ThreadWorker]] = []
+        self._refs: list[_BoxedRef] = []
         self._abandoned: list[threading.Event] = []
         self._lock = threading.Lock()
         self._report_to: Reporter  # set by launch, before any worker starts
@@ -52,12 +75,12 @@ class ThreadWorkerSet:
             self._start(index, 0)
         return list(self._refs)
 
-    def _start(self, index: int, generation: int) -> pykka.ActorRef[ThreadWorker]:
+    def _start(self, index: int, generation: int) -> _BoxedRef:
         abandoned = threading.Event()
-        ref = ThreadWorker.start(
+        ref = _BoxedRef(ThreadWorker.start(
             index, self._report_to, self._cancelled, self._failure_sink, self._slots, generation,
             abandoned,
-        )  # fmt: skip
+        ))  # fmt: skip
         if index < len(self._refs):
             self._refs[index], self._abandoned[index] = ref, abandoned
         else:

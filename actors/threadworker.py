@@ -19,7 +19,8 @@ __all__ = ["ThreadWorker"]
 class ThreadWorker(PexenActor):
     """One worker of a :class:`~pexen.sched.pool.ThreadWorkerPool`.
 
-    Protocol: takes :class:`RunTasks`; runs the tasks one by one in the
+    Protocol: takes :class:`RunTasks` (alone, or in a one-item list that it
+    empties: the worker set's box); runs the tasks one by one in the
     actor's thread and sends a :class:`TaskDone` to ``report_to`` as each
     ends. Tasks not yet begun are dropped once ``cancelled`` is set, or once
     ``abandoned`` is set (its task timed out: the worker set has told the
@@ -49,6 +50,8 @@ class ThreadWorker(PexenActor):
         self.abandoned = abandoned or threading.Event()
 
     def on_receive(self, message: Any) -> None:
+        if type(message) is list:  # boxed by the worker set: take it out (see _BoxedRef)
+            message = message.pop()
         if not isinstance(message, RunTasks):
             return
         slots, index, gen = self._slots, self._index, self._generation

@@ -67,7 +67,10 @@ class Watchdog:
                 if current is None or fired.get(index) == current:
                     continue
                 tid, started = current
-                timeout = self._table[tid].timeout
+                try:
+                    timeout = self._table[tid].timeout
+                except (KeyError, IndexError):
+                    continue  # it ended, and was forgotten, meanwhile (a served task)
                 if timeout is not None and now - started > timeout:
                     fired[index] = current
                     self._on_timeout(index, tid)

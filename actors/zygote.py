@@ -408,7 +408,9 @@ def _worker_main(
     spec to run (``tid`` itself, or the ``origin`` of a task submitted again
     under a new tid), found in the table inherited at the fork or among the
     specs sent later (``spec`` is the cloudpickled spec the first time, else
-    ``None``). The outcome goes back under ``tid``.
+    ``None``). The outcome goes back under ``tid``. A spec sent for its own
+    tid (``code == tid``) runs once: it is not kept, so the process holds
+    only the origins of a standalone pool's resubmissions.
 
     Each task's id is in this worker's slot while it runs, so that the
     scheduler knows which task a crash interrupted. The outcome is sent before
@@ -419,7 +421,7 @@ def _worker_main(
     pickling_support.install()  # tracebacks pickle from here on
     conn = Connection(sock.detach())
     frames = FrameReader(conn.fileno())  # one read() for all that arrived
-    known: dict[int, TaskSpec] = {}  # tasks added after the fork
+    known: dict[int, TaskSpec] = {}  # origins added after the fork
     while True:
         try:
             messages = frames.read()
@@ -434,8 +436,11 @@ def _worker_main(
             slots.begin(index, tid)
             try:
                 if blob is not None:
-                    known[code] = cloudpickle.loads(blob)
-                spec = known[code] if code >= len(table) else table[code]
+                    spec = cloudpickle.loads(blob)
+                    if code != tid:
+                        known[code] = spec
+                else:
+                    spec = known[code] if code >= len(table) else table[code]
             except Exception as exc:  # the task cannot be rebuilt here
                 outcome, func = failure(tid, shared, exc), None
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import threading
 import warnings
@@ -13,8 +14,9 @@ from actors.engine import Engine
 from actors.messages import RunEnded
 from pexen.state.depcheck import DepChecker
 from pexen.state.taskspec import TaskSpec, check_priorities, compile_task
+from pexen.state.tasktable import TaskTable
 from pexen.util import PexenWarning
-from pexen.vocab.errors import SchedulerError
+from pexen.vocab.errors import SchedulerError, TaskFailError
 from pexen.vocab.results import TaskRes
 from pexen.vocab.status import RunStatus
 
@@ -48,26 +50,31 @@ class Sched:
     """Runs tasks in parallel as their metadata allows.
 
     ``Sched(tasks)`` or ``Sched()`` then :meth:`add_tasks`; optionally
-    :meth:`add_shared`; then iterate :meth:`run`. The task set is validated
-    as it is added, so bad metadata raises there, never inside a run.
-    :meth:`add_tasks`, :meth:`cancel` and :meth:`status` may be called from
-    any thread, also while a run goes on.
+    :meth:`add_shared`; then iterate :meth:`run`, or :meth:`serve` for a run
+    that stays open (a service) until :meth:`stop`. The task set is
+    validated as it is added, so bad metadata raises there, never inside a
+    run. :meth:`add_tasks`, :meth:`stop`, :meth:`cancel` and :meth:`status`
+    may be called from any thread, also while a run goes on.
     """
 
     def __init__(self, tasks: Iterable[Any] = ()) -> None:
         self._tasks: dict[Any, TaskSpec] = {}
+        self._next_tid = 0  # tids grow; a run's table is renumbered from 0
         self._deps = DepChecker()  # what validating the next addition needs
         self._shared: dict[str, Any] = {}
         self._active = threading.Lock()  # held while a run goes on
         self._guard = threading.RLock()  # the task set and the current engine
         self._engine: Engine | None = None
+        self._serving = False  # a serve() goes on: its tasks are forgotten as they end
+        self._stopped = False  # stop() was called during this serve()
         self._add_tasks(tasks)
 
     def add_tasks(self, tasks: Iterable[Any]) -> None:
         """Add tasks (a task already added is not added again).
 
-        Validates the whole task set and adds nothing when it fails:
-        ``TypeError``/``SchedulerError`` for bad metadata,
+        Validates the tasks added (against what was added before: the cost
+        is that of the batch, not of the task set) and adds nothing when it
+        fails: ``TypeError``/``SchedulerError`` for bad metadata,
         :class:`~pexen.sched.MutexError` for a resource both claimed and used,
         :class:`~pexen.sched.DepcheckError` for ``requires`` that can never be
         met. Warns (:class:`~pexen.PexenWarning`) of a provided name that no
@@ -75,28 +82,41 @@ class Sched:
 
         While a run goes on, the tasks join it (their ``requires`` may name
         what the run already provided); the run then ends only once they
-        are done too.
+        are done too. During :meth:`serve`, a task may also require a name
+        no task known yet provides (it waits for a later provider), so only a
+        dependency cycle is a ``DepcheckError``, and there is no
+        unrequired-provides warning (a later task may require the name);
+        after :meth:`stop`, adding raises :class:`SchedulerError`.
         """
         self._add_tasks(tasks)
 
     def _add_tasks(self, tasks: Iterable[Any]) -> None:
         with self._guard, _gc_paused():
+            if self._stopped:
+                raise SchedulerError("This scheduler's serve() was stopped: it takes no more tasks")
             new: dict[Any, TaskSpec] = {}
+            tid = self._next_tid
             for task in tasks:
                 if task not in self._tasks and task not in new:
-                    new[task] = compile_task(task, len(self._tasks) + len(new))
+                    new[task] = compile_task(task, tid)
+                    tid += 1
             if not new:
                 return
             batch = list(new.values())
             # one reference priority for the whole set: the first task's
+            # (a served task set's first task still there, else the batch's)
             check_priorities(batch, next(iter(self._tasks.values()), batch[0]))
-            self._deps.add(batch)  # raises, and keeps nothing of the batch
-            for spec, name in self._deps.unrequired(batch):
-                warnings.warn(
-                    f"Dep {name!r} provided by {spec.func}, but not required by any task",
-                    PexenWarning,
-                    stacklevel=3,  # the caller of Sched() or add_tasks()
-                )
+            if self._deps.is_open:
+                self._deps.add_open(batch)  # raises, and keeps nothing of the batch
+            else:
+                self._deps.add(batch)  # raises, and keeps nothing of the batch
+                for spec, name in self._deps.unrequired(batch):
+                    warnings.warn(
+                        f"Dep {name!r} provided by {spec.func}, but not required by any task",
+                        PexenWarning,
+                        stacklevel=3,  # the caller of Sched() or add_tasks()
+                    )
+            self._next_tid = tid
             self._tasks.update(new)
             if self._engine is not None:
                 # when the run just ended, the tasks wait for the next one
@@ -121,6 +141,33 @@ class Sched:
         Raises :class:`SchedulerError` if another run of this scheduler is
         going on.
         """
+        return self._run(*self._checked(pool, backlog), serve=False)
+
+    def serve(
+        self, pool: _WorkerPool | None = None, *, backlog: int = DEFAULT_BACKLOG
+    ) -> Iterator[TaskRes]:
+        """Run as a service: a run that stays open while nothing is left to do.
+
+        Yields a :class:`TaskRes` per task as it ends, like :meth:`run`, for
+        the tasks added before and the tasks added while it goes on (from
+        any thread), until :meth:`stop`: the tasks already added still run,
+        and once nothing more can start or is running the generator ends;
+        tasks still waiting then (for a name nobody provided, for a lock
+        held for good) are skipped and reported as :meth:`run` reports them.
+
+        A served task is forgotten once its result was taken: the scheduler
+        keeps nothing of it (spec, shared dict, callable), so memory is
+        bounded by the tasks not yet finished and the names provided so far.
+        A later :meth:`run` or :meth:`serve` does not see it again, and the
+        same callable added again is a new task. ``requires`` may name what
+        an earlier task of the serve provided, or what no task known yet
+        provides (the task waits for a provider that ends well). Arguments,
+        :meth:`cancel`, :meth:`status` and leaving the loop are as for
+        :meth:`run`.
+        """
+        return self._run(*self._checked(pool, backlog), serve=True)
+
+    def _checked(self, pool: _WorkerPool | None, backlog: int) -> tuple[_WorkerPool, int]:
         if self._active.locked():
             raise SchedulerError("This scheduler is already running")
         if pool is None:
@@ -129,7 +176,22 @@ class Sched:
             raise TypeError(f"pool must be a ThreadWorkerPool or ProcessWorkerPool, not {pool!r}")
         if not isinstance(backlog, int) or backlog < 1:
             raise ValueError(f"backlog must be a positive int, not {backlog!r}")
-        return self._run(pool, backlog)
+        return pool, backlog
+
+    def stop(self) -> None:
+        """End the :meth:`serve` going on, gracefully (from any thread).
+
+        :meth:`add_tasks` raises :class:`SchedulerError` from now on; the
+        tasks already added still run; the generator ends once nothing more
+        can start or is running. Outside a serve (none going on, or a
+        :meth:`run`, which ends by itself) it does nothing.
+        """
+        with self._guard:
+            if not self._serving or self._stopped:
+                return
+            self._stopped = True
+            if self._engine is not None:
+                self._engine.stop()
 
     def cancel(self) -> None:
         """Cancel the run going on, if any (from any thread).
@@ -149,13 +211,13 @@ class Sched:
             return RunStatus(active=False)
         return engine.status()
 
-    def _run(self, pool: _WorkerPool, backlog: int) -> Generator[TaskRes, None, None]:
+    def _run(self, pool: _WorkerPool, backlog: int, serve: bool) -> Generator[TaskRes, None, None]:
         if not self._active.acquire(blocking=False):
             raise SchedulerError("This scheduler is already running")
         try:
             pool._claim()
             try:
-                ended = yield from self._drain(pool, backlog)
+                ended = yield from self._drain(pool, backlog, serve)
             finally:
                 pool._unclaim()
         finally:
@@ -177,29 +239,78 @@ class Sched:
                 stacklevel=2,
             )
 
-    def _drain(self, pool: _WorkerPool, backlog: int) -> Generator[TaskRes, None, RunEnded | None]:
+    def _table(self) -> TaskTable:
+        """The task set as a run's table: tids 0..n-1 (renumbered after a serve)."""
+        specs = list(self._tasks.values())
+        if specs and specs[-1].tid != len(specs) - 1:  # tids grow: only gaps differ
+            specs = [dataclasses.replace(spec, tid=i) for i, spec in enumerate(specs)]
+            self._tasks = {spec.func: spec for spec in specs}
+        self._next_tid = len(specs)
+        return TaskTable(specs)
+
+    def _drain(
+        self, pool: _WorkerPool, backlog: int, serve: bool
+    ) -> Generator[TaskRes, None, RunEnded | None]:
         with self._guard:
-            table = list(self._tasks.values())
-            if not table:
+            table = self._table()
+            if not len(table) and not serve:
                 return None
             engine = self._engine = Engine(
-                table, dict(self._shared), pool._worker_set, pool.workers + pool.spare, backlog
-            )
+                table, dict(self._shared), pool._worker_set, pool.workers + pool.spare, backlog,
+                keep_open=serve,
+            )  # fmt: skip
+            if serve:
+                self._serving, self._stopped = True, False
+                self._deps.open(table)
         ended = None
         take, consumed = engine.take, engine.consumed
         try:
-            while True:
-                item = take()
-                if type(item) is RunEnded:
-                    ended = item
-                    break
-                yield item
-                consumed()
+            if serve:
+                ended = yield from self._serve_results(engine)
+            else:
+                while True:
+                    item = take()
+                    if type(item) is RunEnded:
+                        ended = item
+                        break
+                    yield item
+                    consumed()
         finally:
             cancel = ended is None or ended.cancelled or ended.error is not None
             if cancel:
                 engine.cancelled.set()  # before anything else: no more dispatch
             with self._guard:
                 self._engine = None
+                if serve:
+                    self._serving = self._stopped = False
+                    self._deps.close(self._tasks.values())
             engine.close(cancel=cancel)
         return ended
+
+    def _serve_results(self, engine: Engine) -> Generator[TaskRes, None, RunEnded]:
+        """Yield a serve's results; forget each task as its result is taken.
+
+        The result is not kept in a local while the caller has it: once the
+        caller drops it, nothing of the task is left.
+        """
+        while True:
+            item = engine.take()
+            if type(item) is RunEnded:
+                return item
+            with self._guard:
+                spec = self._tasks.pop(item.task, None)
+                if spec is not None:
+                    engine.forget(spec.tid)
+                    self._deps.forget(spec, _provided(item))
+            box = [item]
+            del item, spec
+            yield box.pop()  # the frame keeps no reference while the caller has it
+            engine.consumed()
+
+
+def _provided(res: TaskRes) -> bool:
+    """Whether the task of ``res`` provided its names (it ended well, or its
+    :class:`TaskFailError` said ``deps_ok``)."""
+    if res.excinfo is None:
+        return True
+    return isinstance(res.excinfo.val, TaskFailError) and res.excinfo.val.deps_ok

@@ -5,7 +5,10 @@ makes it a thin shell around it; the classes are tested directly.
 
 - :mod:`.taskspec`: a task compiled for running (:class:`TaskSpec`) and the
   per-task validation of its metadata;
-- :mod:`.depcheck`: the static check that every ``requires`` can be met;
+- :mod:`.tasktable`: a run's task table by tid, whose entries a served task's
+  result takes along (:class:`TaskTable`);
+- :mod:`.depcheck`: the static check that every ``requires`` can be met (and,
+  while a run stays open, only that the tasks form no cycle);
 - :mod:`.depgraph`: which tasks are ready as names get provided, and whom a
   finished task's shared state flows to (owned by the planner);
 - :mod:`.readyqueue`: ready tasks by priority, then insertion order (planner);

@@ -26,11 +26,155 @@ class DepChecker:
     can run once each of its ``requires`` is such a name or is provided by a
     task of the batch that can run; a batch with a task that cannot is
     refused whole (:class:`DepcheckError`) and leaves the checker as it was.
+
+    While a run stays open (:meth:`open` to :meth:`close`), the rule is
+    :meth:`add_open`'s instead: a task may wait for a name that a later task
+    provides, so only a dependency cycle is refused. The checker then keeps
+    the providers of tasks not yet finished, by name, and the names provided
+    so far (:meth:`forget` moves a finished task from one to the other).
     """
 
     def __init__(self) -> None:
         self._provided: set[Hashable] = set()  # by tasks that can run
         self._required: set[Hashable] = set()  # by any task accepted
+        # while open: name -> {tid: spec} of its providers not yet finished,
+        # and the names provided in the open run
+        self._live: dict[Hashable, dict[int, TaskSpec]] | None = None
+        self._done: set[Hashable] = set()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether :meth:`open` is in force."""
+        return self._live is not None
+
+    def open(self, specs: Iterable[TaskSpec]) -> None:
+        """A run that stays open starts with ``specs`` (its task set)."""
+        self._live = {}
+        self._done = set()
+        self._register(specs)
+
+    def close(self, specs: Iterable[TaskSpec]) -> None:
+        """The open run ended; ``specs``: the tasks left. Back to :meth:`add`'s rule.
+
+        The names provided during the open run will not be provided again by
+        a later run, so what the tasks left can provide is worked out anew,
+        leniently: a task left that could never run is kept (a later run
+        skips it) rather than refused.
+        """
+        self._live = None
+        self._done = set()
+        specs = list(specs)
+        self._provided = set()
+        self._required = {name for spec in specs for name in spec.requires}
+        self._simulate(specs)
+
+    def _register(self, specs: Iterable[TaskSpec]) -> None:
+        live = self._live
+        assert live is not None
+        for spec in specs:
+            for name in spec.provides:
+                live.setdefault(name, {})[spec.tid] = spec
+
+    def forget(self, spec: TaskSpec, provided: bool) -> None:
+        """While open: ``spec`` finished (``provided``: its names are provided)."""
+        live = self._live
+        if live is None:
+            return
+        for name in spec.provides:
+            tids = live.get(name)
+            if tids is not None:
+                tids.pop(spec.tid, None)
+                if not tids:
+                    del live[name]
+        if provided:
+            self._done |= spec.provides
+
+    def add_open(self, batch: Iterable[TaskSpec]) -> None:
+        """While open: accept ``batch`` unless it closes a dependency cycle.
+
+        A task may require a name provided earlier or one that no task known
+        yet provides: it waits. Refused (:class:`DepcheckError`, nothing
+        accepted) is a cycle of names not yet provided, each required by a
+        provider of the one before, where no provider of any of them waits
+        for nothing (such a provider would break it). O(batch and its edges,
+        plus the not-yet-provided names reachable from its ``requires``).
+        """
+        batch = list(batch)
+        self._register(batch)
+        cycle = self._cycle_from({name for spec in batch for name in spec.requires})
+        if cycle:
+            for spec in batch:
+                self.forget(spec, provided=False)
+            on = set(cycle)
+            remain = {name: [s.func for s in batch if name in s.requires] for name in _sorted(on)}
+            raise DepcheckError(
+                f"Unsatisfied requires remain: {_sorted(on)} "
+                f"(dependency cycle: {' -> '.join(repr(n) for n in cycle)})",
+                remain,
+            )
+
+    def _cycle_from(self, starts: Iterable[Hashable]) -> list[Hashable]:
+        """A cycle among stuck names reachable from ``starts``, or ``[]``."""
+        live, done = self._live, self._done
+        assert live is not None
+
+        def stuck(name: Hashable) -> bool:
+            providers = live.get(name)
+            if name in done or not providers:
+                return False  # provided, or open: a later provider may come
+            return all(any(r not in done for r in p.requires) for p in providers.values())
+
+        def needs(name: Hashable) -> list[Hashable]:
+            return _sorted(
+                {r for p in live[name].values() for r in p.requires if r not in done and stuck(r)}
+            )
+
+        state: dict[Hashable, int] = {}  # 1 = on the path, 2 = done
+        for start in _sorted(starts):
+            if state.get(start) or not stuck(start):
+                continue
+            path: list[Hashable] = [start]
+            iters = [iter(needs(start))]
+            state[start] = 1
+            while iters:
+                nxt = next(iters[-1], None)
+                if nxt is None:
+                    state[path.pop()] = 2
+                    iters.pop()
+                elif state.get(nxt) == 1:
+                    return [*path[path.index(nxt) :], nxt]
+                elif not state.get(nxt):
+                    state[nxt] = 1
+                    path.append(nxt)
+                    iters.append(iter(needs(nxt)))
+        return []
+
+    def _simulate(self, specs: list[TaskSpec]) -> dict[Hashable, list[TaskSpec]]:
+        """Provide what ``specs`` can; return what stays unmet (name -> requirers)."""
+        provided = self._provided
+        waiting: dict[Hashable, list[TaskSpec]] = defaultdict(list)
+        unmet: dict[int, int] = {}
+        frontier: deque[TaskSpec] = deque()
+        for spec in specs:
+            missing = 0
+            for name in spec.requires:
+                if name not in provided:
+                    waiting[name].append(spec)
+                    missing += 1
+            unmet[spec.tid] = missing
+            if not missing:
+                frontier.append(spec)
+        while frontier:
+            spec = frontier.popleft()
+            for name in spec.provides:
+                if name in provided:
+                    continue
+                provided.add(name)
+                for dependant in waiting.pop(name, ()):
+                    unmet[dependant.tid] -= 1
+                    if unmet[dependant.tid] == 0:
+                        frontier.append(dependant)
+        return waiting
 
     def add(self, batch: Iterable[TaskSpec]) -> None:
         """Accept ``batch``, or raise :class:`DepcheckError` and accept nothing.

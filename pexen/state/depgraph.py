@@ -14,15 +14,18 @@ class DepGraph:
 
     Tasks are added (all at the start, or more while the run goes on); each
     task waits for its ``requires``. :meth:`provide` marks names provided and
-    returns the tasks that became ready. Work per call is proportional to the
-    edges touched, never to the size of the task set.
+    returns the tasks that became ready; :meth:`forget` drops a task that
+    ended. Work per call is proportional to the edges touched, never to the
+    size of the task set; what it holds, to the tasks not yet ended and the
+    names provided.
     """
 
     __slots__ = ("_missing", "_provided", "_requirers", "_waiting")
 
     def __init__(self) -> None:
-        # name -> tids requiring it (kept for shared-state flow)
-        self._requirers: dict[Hashable, list[int]] = {}
+        # name -> tids requiring it, not yet ended (for shared-state flow;
+        # a dict as an ordered set, so that forget() is O(1) per edge)
+        self._requirers: dict[Hashable, dict[int, None]] = {}
         # name -> tids still waiting for it (dropped once provided)
         self._waiting: dict[Hashable, list[int]] = {}
         # tid -> count of its requires not yet provided (absent when zero)
@@ -35,7 +38,7 @@ class DepGraph:
         for spec in specs:
             missing = 0
             for name in spec.requires:
-                self._requirers.setdefault(name, []).append(spec.tid)
+                self._requirers.setdefault(name, {})[spec.tid] = None
                 if name not in self._provided:
                     self._waiting.setdefault(name, []).append(spec.tid)
                     missing += 1
@@ -60,6 +63,16 @@ class DepGraph:
                     del self._missing[tid]
                     ready.append(tid)
         return ready
+
+    def forget(self, spec: TaskSpec) -> None:
+        """Drop the edges of a task that ended (it waits for nothing more)."""
+        requirers = self._requirers
+        for name in spec.requires:
+            tids = requirers.get(name)
+            if tids is not None:
+                tids.pop(spec.tid, None)
+                if not tids:
+                    del requirers[name]
 
     def requirers(self, names: Iterable[Hashable]) -> set[int]:
         """The tids of every task requiring any of ``names``."""

@@ -512,7 +512,7 @@ def test_engine_open_run_takes_tasks_until_stopped():
     try:
         for round_ in range(2):  # idle between rounds: the run stays open
             mine = {"round": round_}
-            engine.add([spec(len(table), func=lambda s: s, shared=True)], [mine])
+            engine.add([spec(len(engine.table), func=lambda s: s, shared=True)], [mine])
             res = engine.take()
             assert isinstance(res, TaskRes) and res.ret is mine
             engine.consumed()

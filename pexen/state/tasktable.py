@@ -1,0 +1,80 @@
+"""A run's task table: the specs of the tasks not yet forgotten, by tid."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import overload
+
+from .taskspec import TaskSpec
+
+__all__ = ["TaskTable"]
+
+
+class TaskTable(Sequence[TaskSpec]):
+    """The specs of a run's tasks, by tid; a served task's entry is dropped.
+
+    Reads like the list it replaces: ``table[tid]``, ``len(table)`` (the
+    next tid, so the count of tasks ever added, forgotten ones included),
+    ``table[start:]`` (the specs of tid ``start`` on, still present) and
+    iteration in tid order. Tids grow with each addition. :meth:`forget`
+    drops an entry, so that a run that stays open holds only the specs of
+    tasks not yet finished.
+    """
+
+    __slots__ = ("_next", "_specs")
+
+    @property
+    def by_tid(self) -> Mapping[int, TaskSpec]:
+        """The specs by tid, as a mapping to read (its lookups cost no Python call)."""
+        return self._specs
+
+    def __init__(self, specs: Iterable[TaskSpec] = ()) -> None:
+        self._specs: dict[int, TaskSpec] = {}
+        self._next = 0
+        self.extend(specs)
+
+    @overload
+    def __getitem__(self, key: int) -> TaskSpec: ...
+    @overload
+    def __getitem__(self, key: slice) -> list[TaskSpec]: ...
+    def __getitem__(self, key: int | slice) -> TaskSpec | list[TaskSpec]:
+        if isinstance(key, slice):
+            if key.stop is not None or key.step is not None:
+                raise ValueError("a task table slices as table[start:] only")
+            start = key.start or 0
+            found = []
+            for tid, spec in reversed(self._specs.items()):  # newest first: O(found)
+                if tid < start:
+                    break
+                found.append(spec)
+            found.reverse()
+            return found
+        return self._specs[key]
+
+    def get(self, tid: int) -> TaskSpec | None:
+        """The spec of ``tid``, or ``None`` once it was forgotten."""
+        return self._specs.get(tid)
+
+    def __len__(self) -> int:
+        return self._next
+
+    def __iter__(self) -> Iterator[TaskSpec]:
+        return iter(self._specs.values())
+
+    def extend(self, specs: Iterable[TaskSpec]) -> None:
+        """Add specs; their tids must continue the table's (``len(table)`` on)."""
+        table = self._specs
+        for spec in specs:
+            if spec.tid < self._next:
+                raise ValueError(f"tid {spec.tid} does not continue the table ({self._next})")
+            table[spec.tid] = spec
+            self._next = spec.tid + 1
+
+    def forget(self, tid: int) -> None:
+        """Drop the entry of ``tid`` (a finished task); no error if it is gone."""
+        self._specs.pop(tid, None)
+
+    @property
+    def held(self) -> int:
+        """How many specs the table holds now."""
+        return len(self._specs)
