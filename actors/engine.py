@@ -43,6 +43,9 @@ class Engine:
     ``run_table`` false, the tasks in ``table`` at the start are not run:
     they are the workers' table only, which later tasks name as their
     :attr:`~pexen.state.taskspec.TaskSpec.origin` (the standalone pool API).
+    With ``forget_finished``, a task's entry is dropped as it ends, for a
+    caller that cannot tell which task a result is of (a standalone pool runs
+    the same callable several times at once) and so cannot :meth:`forget`.
     """
 
     def __init__(
@@ -55,13 +58,14 @@ class Engine:
         *,
         keep_open: bool = False,
         run_table: bool = True,
+        forget_finished: bool = False,
     ) -> None:
         self.table = table = table if isinstance(table, TaskTable) else TaskTable(table)
         self.cancelled = threading.Event()
         self.mailbox = ResultMailbox(backlog)
         self._planner = planner = Planner(
             table, preset, capacity, self.mailbox, self.cancelled,
-            keep_open=keep_open, run_table=run_table,
+            keep_open=keep_open, run_table=run_table, forget_finished=forget_finished,
         )  # fmt: skip
         self.mailbox.on_drained = lambda: planner.tell(BacklogDrained())
         self._lock = threading.Lock()  # guards the table against concurrent adds

@@ -174,9 +174,13 @@ class Planner(PassiveActor):
         *,
         keep_open: bool = False,
         run_table: bool = True,
+        forget_finished: bool = False,
     ) -> None:
         super().__init__()
         self._table = specs
+        # drop a task's spec from the table as it ends (for a caller that
+        # cannot name its tasks when taking their results: standalone pools)
+        self._forget = specs.forget if forget_finished and isinstance(specs, TaskTable) else None
         # lookups by tid straight in the table's dict: the hot path's
         self._specs: Mapping[int, TaskSpec] | Sequence[TaskSpec] = (
             specs.by_tid if isinstance(specs, TaskTable) else specs
@@ -363,6 +367,8 @@ class Planner(PassiveActor):
             for ready in self._graph.provide(spec.provides):
                 self._move(ready, _READY)
         self._results.append(TaskRes(spec.func, outcome.shared, outcome.ret, outcome.excinfo))
+        if self._forget is not None:
+            self._forget(tid)
         if not spec.locks:
             return False
         if not outcome.locks_ok:

@@ -695,3 +695,32 @@ def test_process_pool_runs_registered_tasks_from_the_inherited_table():
         q.join_thread()
     assert [(r.ret, r.excinfo) for r in results] == [(10, None)] * 3
     assert got == [10] * 3
+
+
+@pytest.mark.timeout(60)
+def test_a_long_lived_pool_keeps_nothing_of_finished_submissions(pool_kind):
+    import gc
+    import weakref
+
+    pool = new_pool(pool_kind, workers=2)
+    task = returning("again")
+    pool.register([task])
+    pool.start()
+    try:
+        for _ in range(200):
+            pool.submit(task, {"payload": object()})
+        assert [r.ret for r in pool.iter_results()] == ["again"] * 200
+        # white-box: the engine's table holds the registered task alone
+        assert pool._run.engine.table.held == 1
+        # a shared dict handed to a submission is not kept once its result was taken
+        marker = type("Marker", (), {})()
+        ref = weakref.ref(marker)
+        pool.submit(task, {"m": marker})
+        del marker
+        [res] = list(pool.iter_results())
+        del res
+        gc.collect()
+        assert ref() is None
+    finally:
+        pool.shutdown(wait=True)
+        list(pool.iter_results())

@@ -47,7 +47,7 @@ class _Session:
     def __init__(self, pool: _WorkerPool, registered: list[TaskSpec]) -> None:
         self.engine: Engine | None = Engine(
             registered, {}, pool._worker_set, pool.workers + pool.spare, _UNBOUNDED,
-            keep_open=True, run_table=False,
+            keep_open=True, run_table=False, forget_finished=True,
         )  # fmt: skip
         self.compiled: dict[Any, TaskSpec] = {}  # tasks compiled at submit (thread pool)
         self.unyielded = 0  # submitted, result not yet yielded by iter_results()
