@@ -30,8 +30,10 @@ Messages crossing the boundary (frozen dataclasses of :mod:`actors.messages`)::
                                     the run ends with ``error``
 
 A message's payload (a shared dict, a return value) belongs to its receiver
-once sent. Tasks are named by ``tid``, their index in the run's task table
-(``table[tid]`` is the :class:`~pexen.state.taskspec.TaskSpec`); workers by
+once sent. Tasks are named by ``tid``, their key in the run's task table
+(``table[tid]`` is the :class:`~pexen.state.taskspec.TaskSpec`; tids grow as
+tasks are added, and an open run drops the entries of tasks that ended, so
+read a spec when its task is handed out, not after it ended); workers by
 their index ``0..n-1`` in the list :meth:`WorkerSet.launch` returns, fixed for
 the run (``TaskDone.worker`` and ``WorkerLost.worker`` are that index).
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 import threading
 import warnings
 from collections.abc import Generator, Iterable, Iterator
@@ -15,7 +13,7 @@ from actors.messages import RunEnded
 from pexen.state.depcheck import DepChecker
 from pexen.state.taskspec import TaskSpec, check_priorities, compile_task
 from pexen.state.tasktable import TaskTable
-from pexen.util import PexenWarning
+from pexen.util import PexenWarning, gc_paused
 from pexen.vocab.errors import SchedulerError, TaskFailError
 from pexen.vocab.results import TaskRes
 from pexen.vocab.status import RunStatus
@@ -23,23 +21,6 @@ from pexen.vocab.status import RunStatus
 from .pool import ThreadWorkerPool, _WorkerPool
 
 __all__ = ["DEFAULT_BACKLOG", "Sched"]
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a task set is compiled.
-
-    Compiling allocates a few containers per task; with 100,000 tasks that
-    triggers collections that each walk every object alive, a third of the
-    time spent. Nothing compiled is garbage; reference counting still frees.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 #: How many results may wait for the caller before dispatch pauses.
@@ -91,7 +72,7 @@ class Sched:
         self._add_tasks(tasks)
 
     def _add_tasks(self, tasks: Iterable[Any]) -> None:
-        with self._guard, _gc_paused():
+        with self._guard, gc_paused():
             if self._stopped:
                 raise SchedulerError("This scheduler's serve() was stopped: it takes no more tasks")
             new: dict[Any, TaskSpec] = {}
