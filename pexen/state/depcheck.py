@@ -149,8 +149,14 @@ class DepChecker:
                     iters.append(iter(needs(nxt)))
         return []
 
-    def _simulate(self, specs: list[TaskSpec]) -> dict[Hashable, list[TaskSpec]]:
-        """Provide what ``specs`` can; return what stays unmet (name -> requirers)."""
+    def _simulate(
+        self, specs: list[TaskSpec], added: list[Hashable] | None = None
+    ) -> dict[Hashable, list[TaskSpec]]:
+        """Provide what ``specs`` can; return what stays unmet (name -> requirers).
+
+        The names provided are kept; those new to the checker are also
+        appended to ``added``, so that a refused batch can take them back.
+        """
         provided = self._provided
         waiting: dict[Hashable, list[TaskSpec]] = defaultdict(list)
         unmet: dict[int, int] = {}
@@ -170,6 +176,8 @@ class DepChecker:
                 if name in provided:
                     continue
                 provided.add(name)
+                if added is not None:
+                    added.append(name)
                 for dependant in waiting.pop(name, ()):
                     unmet[dependant.tid] -= 1
                     if unmet[dependant.tid] == 0:
@@ -186,33 +194,10 @@ class DepChecker:
         ``DepcheckError.remain`` maps each unmet name to the tasks requiring it.
         """
         batch = list(batch)
-        provided = self._provided
-        waiting: dict[Hashable, list[TaskSpec]] = defaultdict(list)
-        unmet: dict[int, int] = {}
-        frontier: deque[TaskSpec] = deque()
-        for spec in batch:
-            missing = 0
-            for name in spec.requires:
-                if name not in provided:
-                    waiting[name].append(spec)
-                    missing += 1
-            unmet[spec.tid] = missing
-            if not missing:
-                frontier.append(spec)
         added: list[Hashable] = []  # names first provided by this batch
-        while frontier:
-            spec = frontier.popleft()
-            for name in spec.provides:
-                if name in provided:
-                    continue
-                provided.add(name)
-                added.append(name)
-                for dependant in waiting.pop(name, ()):
-                    unmet[dependant.tid] -= 1
-                    if unmet[dependant.tid] == 0:
-                        frontier.append(dependant)
+        waiting = self._simulate(batch, added)
         if waiting:
-            provided.difference_update(added)
+            self._provided.difference_update(added)
             remain = {name: [s.func for s in tasks] for name, tasks in waiting.items()}
             msg = f"Unsatisfied requires remain: {_sorted(remain)}"
             cycle = _find_cycle(batch, set(waiting))
