@@ -73,14 +73,16 @@ class ThreadSlots:
     A worker that was abandoned (its task timed out) keeps running in its
     thread; its generation is then stale: it may begin nothing more, its
     writes are ignored and the slot belongs to the fresh worker that took its
-    index. :meth:`begin`, :meth:`end` and :meth:`retire` take one lock, so
-    that a task either begins before its worker is retired or not at all
-    (each task a worker begins is reported by it or by the worker set, once);
-    :meth:`get` reads without it.
+    index. :meth:`begin`, :meth:`end` and :meth:`retire` take the index's
+    lock, so that a task either begins before its worker is retired or not at
+    all (each task a worker begins is reported by it or by the worker set,
+    once); :meth:`get` reads without it. One lock per index, never one for
+    all: two workers contending for a lock on every task ran W1 at a third of
+    its speed (each contended acquire hands the GIL over and sleeps).
     """
 
     def __init__(self, count: int) -> None:
-        self._lock = threading.Lock()
+        self._locks = [threading.Lock() for _ in range(count)]
         self._generation = [0] * count
         self._current: list[tuple[int, int, float] | None] = [None] * count
 
@@ -89,7 +91,7 @@ class ThreadSlots:
 
         ``False`` if that worker was retired: it must not start the task.
         """
-        with self._lock:
+        with self._locks[index]:
             if self._generation[index] != generation:
                 return False
             self._current[index] = (generation, tid, time.monotonic())
@@ -97,7 +99,7 @@ class ThreadSlots:
 
     def end(self, index: int, generation: int) -> None:
         """Worker ``index`` of ``generation`` is idle (ignored if it was retired)."""
-        with self._lock:
+        with self._locks[index]:
             current = self._current[index]
             if current is not None and current[0] == generation:
                 self._current[index] = None
@@ -111,7 +113,7 @@ class ThreadSlots:
 
     def retire(self, index: int, tid: int) -> int | None:
         """Abandon worker ``index`` if it still runs ``tid``: its new generation."""
-        with self._lock:
+        with self._locks[index]:
             current = self.get(index)
             if current is None or current[0] != tid:
                 return None
