@@ -1,4 +1,4 @@
-"""SPEC 1-2: public names, task metadata and the result tuples."""
+"""Public names, task metadata and the result tuples."""
 
 from __future__ import annotations
 
@@ -191,7 +191,7 @@ def test_schedmeta_set_field_refuses_other_types(field, value):
     assert getattr(m, field) == set()
 
 
-def test_schedmeta_exact_message_from_spec():
+def test_schedmeta_exact_refusal_messages():
     with pytest.raises(AttributeError) as exc:
         meta.SchedMeta(requires="one")
     assert str(exc.value) == "<class 'str'> cannot be used for requires"
