@@ -51,7 +51,7 @@ import threading
 import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, overload
 
 import cloudpickle
 
@@ -60,7 +60,7 @@ from pexen.util import gc_paused
 
 from . import proctree
 from .slots import WorkerSlots
-from .taskrun import failure, run_task
+from .taskrun import Call, Runnable, failure, run_task
 from .wire import FrameReader, encode_outcome
 
 __all__ = ["EXIT_GRACE", "Zygote", "describe_status", "flush_std_streams"]
@@ -231,27 +231,48 @@ class _Unpicklable:
 def _pickle_table(table: Sequence[TaskSpec]) -> bytes:
     """The task table for an exec'd zygote, pickled by one cloudpickle pickler.
 
+    Each task crosses as a plain tuple of what calling it needs (a
+    :class:`~actors.taskrun.Call`'s fields; the scheduling fields stay here).
     One pickler pickles what tasks share (the code and globals of the
     function that made ten thousand closures, a module) once, where a pickler
     per task pickled it for each: most of a large table's cost. Only when the
     table as a whole does not pickle is each task tried on its own, and those
     that fail are replaced by a stand-in that fails the task when it runs.
     """
+    calls = [(spec.tid, spec.func, spec.kwargs, spec.pass_shared) for spec in table]
     try:
-        return cloudpickle.dumps(list(table), pickle.HIGHEST_PROTOCOL)
+        return cloudpickle.dumps(calls, pickle.HIGHEST_PROTOCOL)
     except Exception:
         log.debug("the task table does not pickle whole; pickling task by task")
-    specs = []
-    for spec in table:
+    for i, call in enumerate(calls):
         try:
-            cloudpickle.dumps(spec, pickle.HIGHEST_PROTOCOL)
+            cloudpickle.dumps(call, pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
-            spec = TaskSpec(
-                spec.tid, _Unpicklable(repr(spec.func), str(exc)), spec.requires,
-                spec.provides, spec.uses, spec.claims, spec.priority, {}, False, spec.timeout,
-            )  # fmt: skip
-        specs.append(spec)
-    return cloudpickle.dumps(specs, pickle.HIGHEST_PROTOCOL)
+            calls[i] = (call[0], _Unpicklable(repr(call[1]), str(exc)), {}, False)
+    return cloudpickle.dumps(calls, pickle.HIGHEST_PROTOCOL)
+
+
+class _Calls(Sequence[Runnable]):
+    """The table an exec'd zygote loaded: its tuples, seen as :class:`Call` records.
+
+    Each is wrapped when a worker looks it up, in the worker, instead of all
+    of them in the zygote before the first worker can start.
+    """
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Runnable: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Runnable]: ...
+    def __getitem__(self, index: int | slice) -> Runnable | Sequence[Runnable]:
+        if isinstance(index, slice):
+            return [Call(*row) for row in self._rows[index]]
+        return Call(*self._rows[index])
 
 
 def _exec_zygote(
@@ -291,12 +312,12 @@ def _exec_zygote(
 def _exec_main(ctrl_fd: int, slots_fd: int, count: int, table_fd: int) -> None:
     """The entry point of an exec'd zygote."""
     with gc_paused(), os.fdopen(table_fd, "rb") as src:
-        table = cloudpickle.load(src)
+        table = _Calls(cloudpickle.load(src))
     slots = WorkerSlots(count, fd=slots_fd)
     _zygote_main(socket.socket(fileno=ctrl_fd), table, slots)
 
 
-def _zygote_main(ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSlots) -> None:
+def _zygote_main(ctrl: socket.socket, table: Sequence[Runnable], slots: WorkerSlots) -> None:
     """Serve the scheduler's requests; end with every process below this one.
 
     The zygote is a subreaper: what a dead worker's tasks started becomes its
@@ -334,7 +355,7 @@ def _zygote_main(ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSl
 
 
 def _fork_worker(
-    ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSlots, index: int
+    ctrl: socket.socket, table: Sequence[Runnable], slots: WorkerSlots, index: int
 ) -> tuple[int, socket.socket]:
     """Fork worker process ``index``; return its pid and the zygote's end of its socket."""
     zygote = os.getpid()
@@ -400,7 +421,7 @@ def _wait_for_workers(children: set[int]) -> None:
 
 
 def _worker_main(
-    sock: socket.socket, table: Sequence[TaskSpec], slots: WorkerSlots, index: int
+    sock: socket.socket, table: Sequence[Runnable], slots: WorkerSlots, index: int
 ) -> None:
     """Run tasks as the scheduler sends them, until the connection closes.
 
@@ -421,7 +442,7 @@ def _worker_main(
     pickling_support.install()  # tracebacks pickle from here on
     conn = Connection(sock.detach())
     frames = FrameReader(conn.fileno())  # one read() for all that arrived
-    known: dict[int, TaskSpec] = {}  # origins added after the fork
+    known: dict[int, Runnable] = {}  # origins added after the fork
     while True:
         try:
             messages = frames.read()

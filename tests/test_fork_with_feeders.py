@@ -165,3 +165,33 @@ def test_with_a_foreign_thread_running_primitives_cannot_travel():
     [r] = res
     assert r.excinfo is not None
     assert str(r.excinfo.val).startswith("Can't pickle task")
+
+
+def test_with_a_foreign_thread_tasks_keep_their_calling_convention():
+    # an exec'd zygote gets each task as what calling it needs: the shared
+    # dict (when asked for), kwargs, and the merges along requires
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, name="foreign")
+    other.start()
+
+    def first(shared):
+        shared["seen"] = ["first"]
+
+    def second(shared, *, word):
+        shared["seen"] = [*shared["seen"], word]
+        return os.getpid()
+
+    tasks = [
+        tagged("first", first, provides=["a"]),
+        tagged("second", second, requires=["a"], kwargs={"word": "second"}),
+        tagged("plain", lambda: "no args"),
+    ]
+    try:
+        res = by_task(sched.Sched(tasks).run(new_pool("process")))
+    finally:
+        stop.set()
+        other.join()
+    assert res[tasks[1]].shared == {"seen": ["first", "second"]}
+    assert res[tasks[1]].ret != os.getpid()
+    assert res[tasks[2]].ret == "no args"
+    assert all(r.excinfo is None for r in res.values())
