@@ -58,7 +58,7 @@ import cloudpickle
 from pexen.state.taskspec import TaskSpec
 from pexen.util import gc_paused
 
-from . import proctree
+from . import proctree, tablepickle
 from .slots import WorkerSlots
 from .taskrun import Call, Runnable, failure, run_task
 from .wire import FrameReader, encode_outcome
@@ -235,13 +235,14 @@ def _pickle_table(table: Sequence[TaskSpec]) -> bytes:
     :class:`~actors.taskrun.Call`'s fields; the scheduling fields stay here).
     One pickler pickles what tasks share (the code and globals of the
     function that made ten thousand closures, a module) once, where a pickler
-    per task pickled it for each: most of a large table's cost. Only when the
+    per task pickled it for each; closures of one code cross as clones of
+    the first (:mod:`actors.tablepickle`). Only when the
     table as a whole does not pickle is each task tried on its own, and those
     that fail are replaced by a stand-in that fails the task when it runs.
     """
     calls = [(spec.tid, spec.func, spec.kwargs, spec.pass_shared) for spec in table]
     try:
-        return cloudpickle.dumps(calls, pickle.HIGHEST_PROTOCOL)
+        return tablepickle.dumps(calls)
     except Exception:
         log.debug("the task table does not pickle whole; pickling task by task")
     for i, call in enumerate(calls):
@@ -249,7 +250,7 @@ def _pickle_table(table: Sequence[TaskSpec]) -> bytes:
             cloudpickle.dumps(call, pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             calls[i] = (call[0], _Unpicklable(repr(call[1]), str(exc)), {}, False)
-    return cloudpickle.dumps(calls, pickle.HIGHEST_PROTOCOL)
+    return tablepickle.dumps(calls)
 
 
 class _Calls(Sequence[Runnable]):

@@ -191,6 +191,11 @@ class SchedMeta:
             raise _setter_error(p) from None
         object.__setattr__(self, name, value)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the fields as they are (each was checked when set): unpickling a
+        # table of tagged tasks then sets no field through the checks again
+        return (_rebuild_meta, tuple(getattr(self, f) for f in FIELDS))
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SchedMeta):
             return NotImplemented
@@ -201,6 +206,14 @@ class SchedMeta:
     def __repr__(self) -> str:
         fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in FIELDS)
         return f"SchedMeta({fields})"
+
+
+def _rebuild_meta(*values: Any) -> SchedMeta:
+    """A :class:`SchedMeta` from its fields' values, in :data:`FIELDS` order (unpickling)."""
+    meta = object.__new__(SchedMeta)
+    for name, value in zip(FIELDS, values, strict=True):
+        object.__setattr__(meta, name, value)
+    return meta
 
 
 def has_meta(task: object) -> bool:

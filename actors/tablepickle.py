@@ -1,0 +1,108 @@
+"""Pickling a run's task table for an exec'd zygote: many closures of one code.
+
+A task table is often made by a loop (``[make_task(i) for i in ...]``): ten
+thousand closures of one function, differing only in their cells and
+defaults. cloudpickle pickles each of them whole (its globals, names, module,
+submodules, each looked up and written again), about 12 us a closure here,
+and as long again to load. :func:`dumps` pickles the first closure of each
+code object by cloudpickle and every later one as a clone of it: the first
+one (a memo reference), its defaults, its cells' contents and its
+``__dict__``. A function that differs from the first one in anything else
+(its globals, names, module, docstring, annotations) is pickled by
+cloudpickle, as is everything that is not a function.
+
+What the clone loses is what cloudpickle loses too: cells are rebuilt with
+their contents (two closures sharing one cell get a cell each).
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import types
+from typing import Any
+
+import cloudpickle
+
+__all__ = ["dumps"]
+
+
+class _EmptyCell:
+    """Stands for an empty cell among a clone's cell contents (a class: it
+    pickles by name, so it is itself again once loaded)."""
+
+
+def dumps(obj: Any) -> bytes:
+    """``obj`` pickled with cloudpickle, closures of one code object as clones."""
+    out = io.BytesIO()
+    _TablePickler(out, pickle.HIGHEST_PROTOCOL).dump(obj)
+    return out.getvalue()
+
+
+class _TablePickler(cloudpickle.Pickler):
+    def __init__(self, file: io.BytesIO, protocol: int) -> None:
+        super().__init__(file, protocol)
+        #: id(code) -> the first function of that code pickled by value
+        self._firsts: dict[int, types.FunctionType] = {}
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is not types.FunctionType:
+            return super().reducer_override(obj)
+        first = self._firsts.get(id(obj.__code__))
+        if first is None:
+            reduced = super().reducer_override(obj)
+            if reduced is not NotImplemented:  # by value (not found by name)
+                self._firsts[id(obj.__code__)] = obj
+            return reduced
+        if not _same_but_cells(obj, first):
+            return super().reducer_override(obj)
+        cells = None
+        if obj.__closure__ is not None:
+            cells = tuple(_contents(cell) for cell in obj.__closure__)
+        state = (obj.__defaults__, obj.__kwdefaults__, cells, obj.__dict__ or None)
+        # the state is set once the clone is memoized: a closure over itself works
+        return (_clone, (first,), state, None, None, _fill)
+
+
+def _same_but_cells(func: types.FunctionType, first: types.FunctionType) -> bool:
+    return (
+        func.__globals__ is first.__globals__
+        and func.__name__ == first.__name__
+        and func.__qualname__ == first.__qualname__
+        and func.__module__ == first.__module__
+        and func.__doc__ == first.__doc__
+        and func.__annotations__ == first.__annotations__
+    )
+
+
+def _contents(cell: types.CellType) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _EmptyCell
+
+
+def _clone(first: types.FunctionType) -> types.FunctionType:
+    """A function of ``first``'s code, globals and names, with empty cells."""
+    closure = None
+    if first.__closure__ is not None:
+        closure = tuple(types.CellType() for _ in first.__closure__)
+    func = types.FunctionType(first.__code__, first.__globals__, first.__name__, None, closure)
+    func.__qualname__ = first.__qualname__
+    func.__module__ = first.__module__
+    func.__doc__ = first.__doc__
+    if first.__annotations__:
+        func.__annotations__ = dict(first.__annotations__)
+    return func
+
+
+def _fill(func: types.FunctionType, state: tuple[Any, ...]) -> None:
+    defaults, kwdefaults, cells, attrs = state
+    func.__defaults__ = defaults
+    func.__kwdefaults__ = kwdefaults
+    if cells is not None:
+        for cell, value in zip(func.__closure__ or (), cells, strict=True):
+            if value is not _EmptyCell:
+                cell.cell_contents = value
+    if attrs:
+        func.__dict__.update(attrs)
