@@ -22,6 +22,9 @@ class ResultMailbox:
     while handling the last result still join the run. When consumption
     crosses either mark, ``on_drained`` is called once, from the caller's
     thread, so the planner carries on.
+
+    In an observed run, events (:mod:`pexen.vocab.events`) travel in the same
+    queue, in order with the results; they are not counted.
     """
 
     def __init__(self, backlog: int, on_drained: Callable[[], None] | None = None) -> None:
@@ -42,6 +45,11 @@ class ResultMailbox:
         """Planner: deliver one result."""
         self._posted += 1
         self._queue.put(result)
+
+    def event(self, event: Any) -> None:
+        """Planner: deliver one event of an observed run, in order with the
+        results (it does not count as a result: the caller consumes none)."""
+        self._queue.put(event)
 
     def end(self, ended: RunEnded) -> None:
         """Planner (or a failing actor): deliver the run's last message."""
