@@ -47,7 +47,7 @@ class Engine:
     caller that cannot tell which task a result is of (a standalone pool runs
     the same callable several times at once) and so cannot :meth:`forget`.
     With ``observed``, the run's events (:mod:`pexen.vocab.events`) come out
-    of :meth:`take` too, in order with the results.
+    of :meth:`take` too, as lists, in order with the results.
     """
 
     def __init__(
@@ -84,8 +84,8 @@ class Engine:
             raise
 
     def take(self) -> Any:
-        """The next :class:`~pexen.sched.TaskRes` (or event, when observed), or
-        the final ``RunEnded``."""
+        """The next :class:`~pexen.sched.TaskRes` (or list of events, when
+        observed), or the final ``RunEnded``."""
         return self.mailbox.take()
 
     def consumed(self) -> None:

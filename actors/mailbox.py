@@ -24,7 +24,7 @@ class ResultMailbox:
     thread, so the planner carries on.
 
     In an observed run, events (:mod:`pexen.vocab.events`) travel in the same
-    queue, in order with the results; they are not counted.
+    queue, in lists, in order with the results; they are not counted.
     """
 
     def __init__(self, backlog: int, on_drained: Callable[[], None] | None = None) -> None:
@@ -46,10 +46,11 @@ class ResultMailbox:
         self._posted += 1
         self._queue.put(result)
 
-    def event(self, event: Any) -> None:
-        """Planner: deliver one event of an observed run, in order with the
-        results (it does not count as a result: the caller consumes none)."""
-        self._queue.put(event)
+    def events(self, events: list[Any]) -> None:
+        """Planner: deliver events of an observed run (a list: one queue item
+        for the events between two results), in order with the results. They
+        do not count as results: the caller consumes none."""
+        self._queue.put(events)
 
     def end(self, ended: RunEnded) -> None:
         """Planner (or a failing actor): deliver the run's last message."""

@@ -314,12 +314,18 @@ class Planner(PassiveActor):
     def _flush(self) -> None:
         """Post the events and results of an observed run, in order."""
         assert self._events is not None
-        post, event = self._mailbox.post, self._mailbox.event
+        post, events = self._mailbox.post, self._mailbox.events
+        batch: list[Any] = []
         for item in self._events:
             if type(item) is TaskRes:
+                if batch:
+                    events(batch)
+                    batch = []
                 post(item)
             else:
-                event(item)
+                batch.append(item)
+        if batch:
+            events(batch)
         self._events.clear()
         self._results.clear()
 

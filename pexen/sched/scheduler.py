@@ -379,8 +379,9 @@ class Sched:
             kind = type(item)
             if kind is RunEnded:
                 return item  # type: ignore[no-any-return]
-            if kind is not TaskRes:
-                event(item)
+            if kind is list:  # the events between two results
+                for one in item:
+                    event(one)
                 continue
             if serve:
                 with self._guard:
