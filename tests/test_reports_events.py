@@ -10,11 +10,12 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+import threading
 import weakref
 from typing import Any
 
 import pytest
-from helpers import by_task, new_pool, recorded_warnings, returning, tagged
+from helpers import EVENT_TIMEOUT, by_task, new_pool, recorded_warnings, returning, tagged
 
 from pexen import sched
 from pexen.sched import (
@@ -385,3 +386,40 @@ def test_no_observer_no_events(pool):
         sched.Sched([returning("a", provides=["x"]), returning("b", requires=["x"])]).run(pool)
     )
     assert all(type(r) is sched.TaskRes for r in results) and len(results) == 2
+
+
+def test_a_serve_skips_what_waits_for_a_name_nobody_provided(pool):
+    first = returning("first")
+    orphan = returning("orphan", requires=["never"])
+    s = sched.Sched([first])
+    rec = Recorder()
+    with recorded_warnings():
+        for res in s.serve(pool, observers=[rec]):
+            if res.task is first:
+                s.add_tasks([orphan])
+                s.stop()
+    [skip] = rec.events(TaskSkipped)
+    assert skip.task is orphan and skip.requires == frozenset({"never"}) and skip.failed == ()
+    assert "'never' (no task provided it)" in skip.cause
+    assert rec.ended().skipped == 1
+
+
+def test_a_thread_task_over_its_timeout_ends_on_its_track():
+    release = threading.Event()
+
+    def hang() -> None:
+        release.wait(EVENT_TIMEOUT)
+
+    hanger = tagged("hanger", hang, timeout=0.3, priority=-1)
+    after = [returning(f"t{i}") for i in range(3)]
+    rec = Recorder()
+    try:
+        results = observed(sched.Sched([hanger, *after]), new_pool("thread", workers=1), rec)
+    finally:
+        release.set()  # the abandoned thread returns, and its worker stops
+    assert by_task(results)[hanger].excinfo.type is sched.TaskTimeoutError
+    ended = {e.task: e for e in rec.events(TaskEnded)}
+    assert ended[hanger].failed is True and set(ended) == {hanger, *after}
+    spans = sorted((e.started, e.ended) for e in ended.values())
+    for (s1, e1), (s2, _) in itertools.pairwise(spans):
+        assert s1 <= e1 <= s2
