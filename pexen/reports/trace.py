@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pexen.vocab.events import (
     RunFinished,
@@ -48,8 +48,9 @@ class TraceReport(RunObserver):
       events), and the run as the process (``pid`` 1);
     - one complete event (``"ph": "X"``) per task that ran, named by
       :func:`~pexen.reports.task_name`, on its worker's track, from when it
-      started to when it ended as its worker measured them; its ``args`` say
-      whether it failed, and with what;
+      started to when it ended as its worker measured them; a task that
+      failed has ``args`` saying with what (``{"failed": true, "error":
+      "ValueError: ..."}``);
     - a flow arrow (``"s"`` then ``"f"``, one id per edge) from each provider
       to each task whose requirement its end met;
     - each wait for locks as a slice of its own on the ``lock waits`` track,
@@ -79,19 +80,17 @@ class TraceReport(RunObserver):
     def task_event(self, event: TaskEvent) -> None:
         kind = type(event)
         if kind is TaskEnded:
-            assert isinstance(event, TaskEnded)
-            self._slices[event.task] = _Slice(
-                event.worker, event.started, event.ended, event.failed
+            ended = cast(TaskEnded, event)
+            self._slices[ended.task] = _Slice(
+                ended.worker, ended.started, ended.ended, ended.failed
             )
         elif kind is TaskUnblocked:
-            assert isinstance(event, TaskUnblocked)
-            self._edges.append((event.provider, event.task))
+            edge = cast(TaskUnblocked, event)
+            self._edges.append((edge.provider, edge.task))
         elif kind is TaskLockWait:
-            assert isinstance(event, TaskLockWait)
-            self._waits.append(event)
+            self._waits.append(cast(TaskLockWait, event))
         elif kind is TaskSkipped:
-            assert isinstance(event, TaskSkipped)
-            self._skips.append(event)
+            self._skips.append(cast(TaskSkipped, event))
 
     def task_result(self, result: TaskRes) -> None:
         info = result.excinfo
@@ -101,7 +100,8 @@ class TraceReport(RunObserver):
             piece.error = f"{kind}: {info.val}" if info.val is not None else kind
 
     def run_ended(self, run: RunFinished) -> None:
-        data = json.dumps(self.to_dict(run.at), separators=(",", ":"), default=repr)
+        trace = self.to_dict(run.at)
+        data = json.dumps(trace, separators=(",", ":"), default=repr, check_circular=False)
         write_atomically(self.path, data.encode())
 
     def _ns(self, t: float) -> int:
@@ -144,13 +144,13 @@ class TraceReport(RunObserver):
             start_ns, end_ns = self._ns(piece.started), self._ns(piece.ended)
             start, dur = start_ns / 1000, (end_ns - start_ns) / 1000
             ts[task] = (start, dur)
-            args: dict[str, Any] = {"failed": piece.failed}
-            if piece.error is not None:
-                args["error"] = piece.error
-            events.append({
+            x = {
                 "ph": "X", "pid": PID, "tid": piece.worker, "name": task_name(task),
-                "cat": "task", "ts": start, "dur": dur, "args": args,
-            })  # fmt: skip
+                "cat": "task", "ts": start, "dur": dur,
+            }  # fmt: skip
+            if piece.failed:  # only then: an args dict per task costs a third of the file
+                x["args"] = {"failed": True, "error": piece.error or "(no result taken)"}
+            events.append(x)
         for flow, (provider, task) in enumerate(self._edges, start=1):
             if provider not in ts or task not in ts:
                 continue  # one of them did not run (the run was interrupted)
