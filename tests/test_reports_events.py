@@ -194,6 +194,7 @@ def test_skipped_tasks_say_why(pool):
     assert "d could not run" in skips[e].cause
     assert skips[f].locks == frozenset({"r"}) and skips[f].holders == (c,)
     assert "lock 'r' was never released" in skips[f].cause and "raiser" in skips[f].cause
+    assert not any(s.interrupted for s in skips.values())
     end = rec.ended()
     assert (end.skipped, end.locks_held, end.cancelled) == (3, 1, False)
     # the skips come after every result, before the end
@@ -245,6 +246,7 @@ def test_a_cancelled_run_skips_what_it_did_not_run(pool):
     assert set(skips) | ran == {first, gate, *rest}
     assert not set(skips) & ran
     assert all("cancelled" in cause for cause in skips.values())
+    assert all(e.interrupted for e in rec.events(TaskSkipped))
     assert end.skipped == len(skips)
 
 
