@@ -71,10 +71,10 @@ def test_a_closure_over_itself_and_an_empty_cell():
 
     def make_unbound(i):
         def task():
-            return later  # noqa: F821  # bound only if set below
+            return later  # bound only if set below
 
         if i % 2:
-            later = i  # noqa: F841
+            later = i
         return task
 
     back = _roundtrip([make(i) for i in range(3)])
