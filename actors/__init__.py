@@ -14,7 +14,8 @@ Data flow of one run of :meth:`pexen.sched.Sched.run` (a standalone pool of
     +-----------------+   ResultMailbox    +---------------+  LockDecisions +-------------+
           |               (bounded backlog;     |        ^
           |                every actor's        |        |
-          |                failure_sink)        |        |
+          |                failure_sink; event  |        |
+          |                lists when observed) |        |
     ======|=========== pool protocol: actors.workerset ==|========================
           | make_workers(table, cancelled)     RunTasks |        | TaskDone,
           | launch(planner, mailbox)           (tell)   |        | WorkerLost (tell)

@@ -21,8 +21,10 @@ Messages crossing the boundary (frozen dataclasses of :mod:`actors.messages`)::
                                     ((TaskSpec, shared dict), ...), to run in order
     TaskDone(worker, outcomes)      worker (or its set) -> reporter: (Outcome, ...)
                                     of tasks that ended, in hand-out order
-    Outcome(tid, ret, shared, excinfo, deps_ok, locks_ok)
+    Outcome(tid, ret, shared, excinfo, deps_ok, locks_ok, started, ended)
                                     how one task ended: what run_task returns
+                                    (started/ended: time.monotonic() where it
+                                    ran, 0.0 if unknown; only observers read them)
     WorkerLost(worker, generation, culprit, error, replacement)
                                     worker set -> reporter: a worker was lost, with
                                     the task it ran; who took its index

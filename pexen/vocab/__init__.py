@@ -8,5 +8,7 @@ their public paths in :mod:`pexen.sched`.
 - :mod:`.meta`: task metadata (:class:`SchedMeta`), one validator per field;
 - :mod:`.results`: :class:`TaskRes`, :class:`ExceptionInfo`;
 - :mod:`.errors`: the scheduler's errors and the controlled failure of a task;
-- :mod:`.status`: a snapshot of a run (:class:`RunStatus`).
+- :mod:`.status`: a snapshot of a run (:class:`RunStatus`);
+- :mod:`.events`: a run's events and :class:`RunObserver`, the base of
+  anything that watches a run (the reports of :mod:`pexen.reports`).
 """
