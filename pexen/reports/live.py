@@ -1,0 +1,286 @@
+"""The live display of a run: what runs now, how far the run is, what failed.
+
+:class:`LiveDisplay` is fed with a run's events and results. On a terminal
+(as rich decides it: ``isatty``, ``TTY_COMPATIBLE``, ``FORCE_COLOR``,
+``TERM=dumb``) it shows a rich ``Live`` display: the tasks running now and
+for how long, a bar with the counts of passed, failed and skipped tasks and
+an estimate of the time left; failures are printed above it as they come.
+Elsewhere (a CI log, a pipe) it prints one plain line per finished task and
+no control characters. Either way the run ends with a summary: the counts,
+every failure and skip with its callpath, and the wall time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from pexen.factory import get_callpath, has_callpath
+from pexen.sched import TaskFailError, TaskRes, TaskTimeoutError, WorkerLostError
+
+__all__ = ["Finished", "LiveDisplay", "display_name", "outcome"]
+
+#: how each outcome is shown
+STYLES = {
+    "PASSED": "green",
+    "FAILED": "red",
+    "TIMEOUT": "red",
+    "CRASHED": "red",
+    "SKIPPED": "yellow",
+}
+
+
+def display_name(task: Any) -> str:
+    """A task's name: its callpath joined with ``/``, else its qualified name."""
+    if has_callpath(task):
+        return "/".join(get_callpath(task))
+    name = getattr(task, "__qualname__", None) or getattr(task, "__name__", None)
+    return str(name) if name else repr(task)
+
+
+def outcome(res: TaskRes) -> str:
+    """``PASSED``, ``FAILED`` (it raised), ``TIMEOUT`` or ``CRASHED`` (its worker died)."""
+    if res.excinfo is None:
+        return "PASSED"
+    if res.excinfo.type is not None and issubclass(res.excinfo.type, TaskTimeoutError):
+        return "TIMEOUT"
+    if res.excinfo.type is not None and issubclass(res.excinfo.type, WorkerLostError):
+        return "CRASHED"
+    return "FAILED"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _message(res: TaskRes) -> str:
+    """The failure of ``res`` in one line: ``Type: message``."""
+    exc = res.excinfo
+    name = exc.type.__name__ if exc.type is not None else "Exception"
+    if (
+        isinstance(exc.val, TaskFailError)
+        and exc.val.args
+        and isinstance(exc.val.args[0], BaseException)
+    ):  # a wrapped exception says more than its wrapper
+        inner = exc.val.args[0]
+        return _one_line(f"{name}: {type(inner).__name__}: {inner}")
+    return _one_line(f"{name}: {exc.val}" if exc.val is not None else name)
+
+
+def _details(res: TaskRes) -> str:
+    """The traceback of a failure, and a failed script's output."""
+    exc = res.excinfo
+    parts = []
+    if exc.val is not None:
+        parts.append("".join(traceback.format_exception(exc.type, exc.val, exc.tb)).rstrip())
+    if isinstance(exc.val, subprocess.CalledProcessError) and exc.val.output:
+        out = exc.val.output
+        parts.append("output:\n" + (out if isinstance(out, str) else out.decode(errors="replace")))
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A task as the summary tells it: status, name, one-line message, details."""
+
+    status: str
+    name: str
+    message: str = ""
+    details: str = ""
+    duration: float | None = None
+
+
+class _Screen:
+    """What the ``Live`` display draws, rebuilt at each refresh (rich's thread)."""
+
+    def __init__(self, display: LiveDisplay) -> None:
+        self.display = display
+
+    def __rich__(self) -> RenderableType:
+        return self.display._render()
+
+
+class LiveDisplay:
+    """The live display of one run, and its summary.
+
+    ``console``: where to draw (default: a rich ``Console`` on stdout);
+    ``verbosity``: ``-1`` only the summary, ``0`` the default, ``1`` also a
+    line per passed task on a terminal and each failure's traceback in the
+    summary. Feed it with :meth:`begin`, :meth:`started`, :meth:`ended`,
+    :meth:`skipped` and :meth:`finish`, in the thread that runs the run.
+    """
+
+    def __init__(
+        self,
+        console: Console | None = None,
+        *,
+        verbosity: int = 0,
+        status: Callable[[], Any] | None = None,
+    ) -> None:
+        self.console = console or Console()
+        self.verbosity = verbosity
+        self.live_mode = self.console.is_interactive and verbosity >= 0
+        self.finished: list[Finished] = []
+        self.counts = {"PASSED": 0, "FAILED": 0, "SKIPPED": 0}
+        self.total = 0
+        self._status = status
+        self._running: dict[Any, tuple[int, float]] = {}
+        self._started: dict[Any, float] = {}
+        self._lock = threading.Lock()  # _running is read by rich's refresh thread
+        self._t0 = time.monotonic()
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
+        self._bar = self._progress.add_task("running", total=None, counts="")
+        self._live: Live | None = None
+
+    # -- feeding -----------------------------------------------------------
+
+    def begin(self, tasks: Iterable[Any], at: float | None = None) -> None:
+        """The run starts with ``tasks``."""
+        self._t0 = time.monotonic() if at is None else at
+        self.total = len(list(tasks))
+        self._progress.update(self._bar, total=self.total, counts=self._counts_text())
+        if self.live_mode:
+            self._live = Live(
+                _Screen(self), console=self.console, refresh_per_second=4, transient=True,
+                redirect_stdout=False, redirect_stderr=False,
+            )  # fmt: skip
+            self._live.start()
+
+    def added(self, tasks: Iterable[Any]) -> None:
+        """Tasks joined the run while it goes on."""
+        self.total += len(list(tasks))
+        self._progress.update(self._bar, total=self.total)
+
+    def started(self, task: Any, worker: int, at: float) -> None:
+        """``task`` started on ``worker`` at ``at`` (``time.monotonic()``)."""
+        with self._lock:
+            self._running[task] = (worker, at)
+        self._started[task] = at
+
+    def ended(self, res: TaskRes, duration: float | None = None) -> None:
+        """A task's result came."""
+        with self._lock:
+            self._running.pop(res.task, None)
+        started = self._started.pop(res.task, None)
+        if duration is None and started is not None:
+            duration = time.monotonic() - started
+        status = outcome(res)
+        if status == "PASSED":
+            item = Finished(status, display_name(res.task), duration=duration)
+        else:
+            item = Finished(status, display_name(res.task), _message(res), _details(res), duration)
+        self.counts["PASSED" if status == "PASSED" else "FAILED"] += 1
+        self._record(item)
+
+    def skipped(self, task: Any, cause: str) -> None:
+        """``task`` could not run, for ``cause``."""
+        self.counts["SKIPPED"] += 1
+        self._record(Finished("SKIPPED", display_name(task), _one_line(cause)))
+
+    def finish(self, *, interrupted: bool = False, not_run: int = 0, note: str = "") -> None:
+        """The run ended: stop the display and print the summary.
+
+        ``not_run``: tasks that never ran because the run was cancelled;
+        ``note``: what the summary adds (e.g. why the run was cancelled).
+        """
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        self._summary(time.monotonic() - self._t0, interrupted, not_run, note)
+
+    # -- drawing -----------------------------------------------------------
+
+    def _counts_text(self) -> str:
+        c = self.counts
+        return f"{c['PASSED']} passed, {c['FAILED']} failed, {c['SKIPPED']} skipped"
+
+    def _record(self, item: Finished) -> None:
+        self.finished.append(item)
+        self._progress.update(self._bar, advance=1, counts=self._counts_text())
+        if self.verbosity < 0:
+            return
+        if self.live_mode and item.status == "PASSED" and self.verbosity < 1:
+            return  # counted in the bar; a terminal shows passes with -v
+        self._line(item)
+
+    def _line(self, item: Finished) -> None:
+        line = Text()
+        line.append(f"{item.status:<8}", style=STYLES.get(item.status, ""))
+        line.append(item.name)
+        if item.duration is not None:
+            line.append(f" ({item.duration:.2f}s)", style="dim")
+        if item.message:
+            line.append(f"  {item.message}")
+        self.console.print(line, soft_wrap=True, highlight=False)
+
+    def _running_now(self) -> list[tuple[Any, int, float]]:
+        if self._status is not None:  # polled: the run's status knows what runs
+            try:
+                status = self._status()
+            except Exception:
+                return []
+            return [(r.task, r.worker, r.started) for r in status.running if r.started is not None]
+        with self._lock:
+            return [(task, w, at) for task, (w, at) in self._running.items()]
+
+    def _render(self) -> RenderableType:
+        now = time.monotonic()
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="cyan", no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_column(justify="right", no_wrap=True)
+        for task, worker, at in sorted(self._running_now(), key=lambda r: r[2]):
+            table.add_row(f"worker {worker}", display_name(task), f"{now - at:.1f}s")
+        return Group(table, self._progress)
+
+    def _summary(self, wall: float, interrupted: bool, not_run: int, note: str) -> None:
+        c = self.counts
+        parts = [f"{c['PASSED']} passed"]
+        if c["FAILED"]:
+            parts.append(f"{c['FAILED']} failed")
+        if c["SKIPPED"]:
+            parts.append(f"{c['SKIPPED']} skipped")
+        if not_run:
+            parts.append(f"{not_run} not run")
+        head = "interrupted: " if interrupted else ""
+        text = f"{head}{self.total} tasks: {', '.join(parts)} in {wall:.2f}s"
+        bad = [item for item in self.finished if item.status != "PASSED"]
+        style = "red" if bad or interrupted else "green"
+        for item in bad:
+            if item.details and self.verbosity >= 1:
+                self.console.print(
+                    Text(f"--- {item.status} {item.name}", style=style), soft_wrap=True
+                )
+                self.console.print(Text(item.details), soft_wrap=True, highlight=False)
+        if bad:
+            self.console.print(Text("failures and skips:", style="bold"), soft_wrap=True)
+            for item in bad:
+                line = Text("  ")
+                line.append(f"{item.status:<8}", style=STYLES.get(item.status, ""))
+                line.append(item.name)
+                if item.message:
+                    line.append(f"  {item.message}")
+                self.console.print(line, soft_wrap=True, highlight=False)
+        if note:
+            self.console.print(note, soft_wrap=True, highlight=False, markup=False)
+        self.console.print(Text(f"== {text} ==", style=f"bold {style}"), soft_wrap=True)
