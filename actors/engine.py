@@ -46,6 +46,8 @@ class Engine:
     With ``forget_finished``, a task's entry is dropped as it ends, for a
     caller that cannot tell which task a result is of (a standalone pool runs
     the same callable several times at once) and so cannot :meth:`forget`.
+    With ``observed``, the run's events (:mod:`pexen.vocab.events`) come out
+    of :meth:`take` too, as lists, in order with the results.
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class Engine:
         keep_open: bool = False,
         run_table: bool = True,
         forget_finished: bool = False,
+        observed: bool = False,
     ) -> None:
         self.table = table = table if isinstance(table, TaskTable) else TaskTable(table)
         self.cancelled = threading.Event()
@@ -66,6 +69,7 @@ class Engine:
         self._planner = planner = Planner(
             table, preset, capacity, self.mailbox, self.cancelled,
             keep_open=keep_open, run_table=run_table, forget_finished=forget_finished,
+            observed=observed,
         )  # fmt: skip
         self.mailbox.on_drained = lambda: planner.tell(BacklogDrained())
         self._lock = threading.Lock()  # guards the table against concurrent adds
@@ -80,7 +84,8 @@ class Engine:
             raise
 
     def take(self) -> Any:
-        """The next :class:`~pexen.sched.TaskRes`, or the final ``RunEnded``."""
+        """The next :class:`~pexen.sched.TaskRes` (or list of events, when
+        observed), or the final ``RunEnded``."""
         return self.mailbox.take()
 
     def consumed(self) -> None:

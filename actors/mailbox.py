@@ -22,6 +22,9 @@ class ResultMailbox:
     while handling the last result still join the run. When consumption
     crosses either mark, ``on_drained`` is called once, from the caller's
     thread, so the planner carries on.
+
+    In an observed run, events (:mod:`pexen.vocab.events`) travel in the same
+    queue, in lists, in order with the results; they are not counted.
     """
 
     def __init__(self, backlog: int, on_drained: Callable[[], None] | None = None) -> None:
@@ -42,6 +45,12 @@ class ResultMailbox:
         """Planner: deliver one result."""
         self._posted += 1
         self._queue.put(result)
+
+    def events(self, events: list[Any]) -> None:
+        """Planner: deliver events of an observed run (a list: one queue item
+        for the events between two results), in order with the results. They
+        do not count as results: the caller consumes none."""
+        self._queue.put(events)
 
     def end(self, ended: RunEnded) -> None:
         """Planner (or a failing actor): deliver the run's last message."""

@@ -10,7 +10,7 @@ the entry of a served task goes once the caller took its result).
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pexen.state.taskspec import TaskSpec
@@ -50,6 +50,10 @@ class Outcome:
     say whether its provides are provided and its locks released: both true
     on success, the flags of a :class:`~pexen.sched.TaskFailError`, both false
     on any other exception.
+
+    ``started`` and ``ended``: when the task ran, in :func:`time.monotonic`
+    seconds measured where it ran (``0.0``: not measured; the planner then
+    uses what it knows). Not part of equality.
     """
 
     tid: int
@@ -58,6 +62,8 @@ class Outcome:
     excinfo: ExceptionInfo | None
     deps_ok: bool
     locks_ok: bool
+    started: float = field(default=0.0, compare=False)
+    ended: float = field(default=0.0, compare=False)
 
 
 # -- planner -> workers ------------------------------------------------------

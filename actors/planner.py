@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from pexen.state.depgraph import DepGraph
@@ -16,6 +16,16 @@ from pexen.state.readyqueue import ReadyQueue
 from pexen.state.taskspec import TaskSpec
 from pexen.state.tasktable import TaskTable
 from pexen.state.workers import Workers
+from pexen.vocab.events import (
+    TaskEnded,
+    TaskHandedOut,
+    TaskLockWait,
+    TasksAdded,
+    TaskSkipped,
+    TaskStarted,
+    TaskUnblocked,
+    describe_task,
+)
 from pexen.vocab.results import ExceptionInfo, TaskRes
 
 from .base import PassiveActor
@@ -161,6 +171,14 @@ class Planner(PassiveActor):
     then finds its next task in its inbox without waiting), the reader thread
     of a process pool, the caller's thread. A thread hop per task would cost
     more than the planner's own work.
+
+    With ``observed``, the planner also posts the run's events
+    (:mod:`pexen.vocab.events`) to the mailbox, in order with the results:
+    hand-outs, lock waits, each task's start and end (as its worker measured
+    them), the dependency edges that unblocked tasks, live additions, and,
+    as the run ends, a :class:`TaskSkipped` with its cause for each task
+    still waiting. Unobserved, it builds none of them. What it keeps for
+    the causes is per name or per waiting task, never per finished task.
     """
 
     def __init__(
@@ -175,6 +193,7 @@ class Planner(PassiveActor):
         keep_open: bool = False,
         run_table: bool = True,
         forget_finished: bool = False,
+        observed: bool = False,
     ) -> None:
         super().__init__()
         self._table = specs
@@ -213,6 +232,16 @@ class Planner(PassiveActor):
         self._results: list[TaskRes] = []  # to post once the next tasks are out
         self.locks = LockManager()
         self.locks.failure_sink = mailbox
+        # events to post with the results, in order (results among them);
+        # None when nobody observes the run: the hot path's one test
+        self._events: list[Any] | None = [] if observed else None
+        # for the events only (see _observe_*): kept while observed
+        self._lock_since: dict[int, float] = {}  # tid -> when it began to wait
+        self._last_ended: dict[int, float] = {}  # worker -> when its last task ended
+        # name -> (provider, what it raised): the last provider of the name that
+        # failed without providing it; resource -> (holder, mode) held for good
+        self._failed_provider: dict[Hashable, tuple[Callable[..., Any], str]] = {}
+        self._forfeited: dict[Hashable, tuple[Callable[..., Any], str]] = {}
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -235,6 +264,9 @@ class Planner(PassiveActor):
         elif isinstance(message, Begin):
             self._begin(message)
         elif isinstance(message, AddTasks):
+            if self._events is not None:
+                added = tuple(spec.func for spec in message.specs)
+                self._events.append(TasksAdded(added, time.monotonic()))
             self._add(message.specs, message.shared)
         elif isinstance(message, WorkerLost):
             self._worker_lost(message)
@@ -251,7 +283,9 @@ class Planner(PassiveActor):
             log.warning("planner: unexpected message %r", message)
             return None
         self._pump()
-        if self._results:
+        if self._events:
+            self._flush()
+        elif self._results:
             # after the pump: the tasks they unblocked are already on their way
             post = self._mailbox.post
             for result in self._results:
@@ -272,7 +306,28 @@ class Planner(PassiveActor):
             return
         self._phase = _ENDED
         self._skipped = ended.skipped
+        if self._events is not None:
+            self._observe_skips(ended)
+            self._flush()
         self._mailbox.end(ended)
+
+    def _flush(self) -> None:
+        """Post the events and results of an observed run, in order."""
+        assert self._events is not None
+        post, events = self._mailbox.post, self._mailbox.events
+        batch: list[Any] = []
+        for item in self._events:
+            if type(item) is TaskRes:
+                if batch:
+                    events(batch)
+                    batch = []
+                post(item)
+            else:
+                batch.append(item)
+        if batch:
+            events(batch)
+        self._events.clear()
+        self._results.clear()
 
     def _add(
         self, specs: tuple[TaskSpec, ...], shared: tuple[dict[str, Any], ...] | None = None
@@ -359,20 +414,37 @@ class Planner(PassiveActor):
         self._policy.served(now - max(out[1], worker.last_done))
         worker.last_done = now
         self._finished += 1
+        events = self._events
+        if events is not None:
+            self._observe_end(spec, outcome, out, now, events)
         if spec.requires:
             self._graph.forget(spec)
         if outcome.deps_ok and spec.provides:
             if outcome.shared:
                 self._flow_shared(spec, outcome.shared)
+            if events is not None:
+                self._observe_provide(spec, events)
             for ready in self._graph.provide(spec.provides):
                 self._move(ready, _READY)
-        self._results.append(TaskRes(spec.func, outcome.shared, outcome.ret, outcome.excinfo))
+        elif events is not None and spec.provides:
+            what = _what_raised(outcome.excinfo)
+            for name in spec.provides:
+                self._failed_provider[name] = (spec.func, what)
+        result = TaskRes(spec.func, outcome.shared, outcome.ret, outcome.excinfo)
+        self._results.append(result)
+        if events is not None:
+            events.append(result)
         if self._forget is not None:
             self._forget(tid)
         if not spec.locks:
             return False
         if not outcome.locks_ok:
             self._held_forever |= spec.uses | spec.claims
+            if events is not None:
+                for name in spec.uses:
+                    self._forfeited.setdefault(name, (spec.func, "uses"))
+                for name in spec.claims:
+                    self._forfeited[name] = (spec.func, "claims")
         return True
 
     def _flow_shared(self, spec: TaskSpec, shared: dict[str, Any]) -> None:
@@ -400,6 +472,8 @@ class Planner(PassiveActor):
             self._move(tid, _WAITING_LOCKS)
         for tid in answer.granted:
             self._move(tid, _GRANTED)
+        if self._events is not None:
+            self._observe_locks(answer)
 
     def _worker_lost(self, message: WorkerLost) -> None:
         index = message.worker
@@ -416,6 +490,7 @@ class Planner(PassiveActor):
         if culprit is not None:
             err = message.error
             excinfo = ExceptionInfo(type(err), err, None) if err is not None else ExceptionInfo()
+            # not measured (0.0): the planner's own times stand in for them
             lost = Outcome(culprit, None, self._out[culprit][2], excinfo, False, False)
             self._task_done(TaskDone(index, (lost,)))
         if not self._workers.any_alive():
@@ -483,7 +558,10 @@ class Planner(PassiveActor):
         worker = self._workers.least_loaded()
         assert worker is not None  # with every worker lost, the run has ended
         self._move(tid, _HANDED_OUT, (worker.index, now, shared))
-        batches.setdefault(worker.index, []).append((self._specs[tid], shared))
+        spec = self._specs[tid]
+        batches.setdefault(worker.index, []).append((spec, shared))
+        if self._events is not None:
+            self._events.append(TaskHandedOut(spec.func, worker.index, now))
 
     def _maybe_end(self) -> None:
         if self._phase is not _RUNNING:
@@ -495,6 +573,125 @@ class Planner(PassiveActor):
         if not self._mailbox.all_consumed():
             return  # the caller may still add tasks; BacklogDrained comes back
         self._end(RunEnded(self._graph.blocked, len(self._held_forever)))
+
+    # -- events of an observed run -----------------------------------------
+
+    def _observe_end(
+        self, spec: TaskSpec, outcome: Outcome, out: _Out, now: float, events: list[Any]
+    ) -> None:
+        """A task's start and end, as its worker measured them.
+
+        Times not measured (a lost worker's task, a pool that does not) or
+        not possible (outside hand-out .. now, another machine's clock) are
+        replaced by what the planner knows: from hand-out, or the end of
+        the worker's task before, until now. So one worker's tasks never
+        overlap.
+        """
+        index, handed = out[0], out[1]
+        started, ended = outcome.started, outcome.ended
+        if not handed <= started <= ended <= now:
+            started = max(handed, self._last_ended.get(index, handed))
+            ended = max(started, now)
+        self._last_ended[index] = ended
+        failed = outcome.excinfo is not None
+        events.append(TaskStarted(spec.func, index, started))
+        events.append(TaskEnded(spec.func, index, started, ended, failed))
+
+    def _observe_provide(self, spec: TaskSpec, events: list[Any]) -> None:
+        """The edges that mattered, before ``spec``'s names are provided.
+
+        A name not yet provided is waited for by every task requiring it
+        (none of them can have started).
+        """
+        graph, state = self._graph, self._state
+        edges: dict[int, list[Hashable]] = {}
+        for name in spec.provides:
+            if graph.is_provided(name):
+                continue
+            for tid in graph.requirers((name,)):
+                if state.get(tid) == _WAITING_DEPS:
+                    edges.setdefault(tid, []).append(name)
+            self._failed_provider.pop(name, None)
+        for tid in sorted(edges):
+            events.append(TaskUnblocked(self._specs[tid].func, spec.func, frozenset(edges[tid])))
+
+    def _observe_locks(self, answer: LockDecisions) -> None:
+        assert self._events is not None
+        now = time.monotonic()
+        since = self._lock_since
+        for tid in answer.waiting:
+            since[tid] = now
+        for tid in answer.granted:
+            began = since.pop(tid, None)
+            if began is not None:
+                spec = self._specs[tid]
+                self._events.append(TaskLockWait(spec.func, spec.uses | spec.claims, began, now))
+
+    def _observe_skips(self, ended: RunEnded) -> None:
+        """A :class:`TaskSkipped` for each task of the run that did not end."""
+        assert self._events is not None
+        events, specs = self._events, self._specs
+        left = list(self._state)
+        if ended.cancelled or ended.error is not None:
+            why = "the run was cancelled" if ended.cancelled else f"the run failed: {ended.error!r}"
+            for tid in left:
+                if self._state[tid] >= _HANDED_OUT:
+                    cause = f"{why} before it ended"
+                else:
+                    cause = f"not run: {why}"
+                events.append(TaskSkipped(specs[tid].func, cause))
+            self._lock_since.clear()
+            return
+        # providers that could not run either, by name (a skip's own cause)
+        skipped_providers: dict[Hashable, Callable[..., Any]] = {}
+        for tid in left:
+            for name in specs[tid].provides:
+                skipped_providers.setdefault(name, specs[tid].func)
+        for tid in left:
+            spec = specs[tid]
+            if self._state[tid] == _WAITING_DEPS:
+                events.append(self._deps_skip(spec, skipped_providers))
+            else:
+                events.append(self._locks_skip(spec))
+        self._lock_since.clear()
+
+    def _deps_skip(
+        self, spec: TaskSpec, skipped_providers: dict[Hashable, Callable[..., Any]]
+    ) -> TaskSkipped:
+        unmet = sorted((n for n in spec.requires if not self._graph.is_provided(n)), key=repr)
+        parts, culprits = [], []
+        for name in unmet:
+            failed = self._failed_provider.get(name)
+            if failed is not None:
+                culprits.append(failed[0])
+                parts.append(
+                    f"{name!r} (its provider {describe_task(failed[0])} failed: {failed[1]})"
+                )
+            elif name in skipped_providers:
+                provider = skipped_providers[name]
+                culprits.append(provider)
+                parts.append(f"{name!r} (its provider {describe_task(provider)} could not run)")
+            else:
+                parts.append(f"{name!r} (no task provided it)")
+        cause = "unmet requires: " + ", ".join(parts)
+        return TaskSkipped(spec.func, cause, frozenset(unmet), tuple(dict.fromkeys(culprits)))
+
+    def _locks_skip(self, spec: TaskSpec) -> TaskSkipped:
+        parts, names, holders = [], [], []
+        for name in sorted(spec.uses | spec.claims, key=repr):
+            held = self._forfeited.get(name)
+            if held is None:
+                continue
+            names.append(name)
+            holders.append(held[0])
+            parts.append(
+                f"lock {name!r} was never released: {describe_task(held[0])} failed holding it "
+                f"({held[1]})"
+            )
+        cause = "; ".join(parts) if parts else "its locks were never granted"
+        return TaskSkipped(
+            spec.func, cause, locks=frozenset(names), holders=tuple(dict.fromkeys(holders))
+        )
 
     # -- introspection -----------------------------------------------------
 
@@ -508,3 +705,11 @@ class Planner(PassiveActor):
             finished=self._finished,
             skipped=self._skipped,
         )
+
+
+def _what_raised(excinfo: ExceptionInfo | None) -> str:
+    """``"ValueError: boom"``, for a skip's cause."""
+    if excinfo is None:
+        return "it raised"
+    kind = excinfo.type.__name__ if isinstance(excinfo.type, type) else "an exception"
+    return f"{kind}: {excinfo.val}" if excinfo.val is not None and str(excinfo.val) else kind

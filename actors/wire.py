@@ -175,9 +175,19 @@ def encode_outcome(outcome: Outcome, task: Any) -> tuple[bytes, ...]:
         ret = outcome.ret
         raw = type(ret) is bytes and len(ret) > _BIG
         try:
-            # the last field: whether the return value follows on its own
+            # raw: whether the return value follows on its own; then when it ran
             head = pickle.dumps(
-                (outcome.tid, None if raw else ret, outcome.shared, None, True, True, raw),
+                (
+                    outcome.tid,
+                    None if raw else ret,
+                    outcome.shared,
+                    None,
+                    True,
+                    True,
+                    raw,
+                    outcome.started,
+                    outcome.ended,
+                ),
                 _PROTOCOL,
             )
             return (head, ret) if raw else (head,)
@@ -188,13 +198,25 @@ def encode_outcome(outcome: Outcome, task: Any) -> tuple[bytes, ...]:
         if not _picklable(outcome.ret):
             what.insert(0, "ret (the return value)")
         err = AttributeError(f"Can't pickle {' and '.join(what)} of task {task!r}: {problem}")
-        outcome = failure(outcome.tid, shared, err)
+        outcome = dataclasses.replace(
+            failure(outcome.tid, shared, err), started=outcome.started, ended=outcome.ended
+        )
     else:
         shared, _ = _picklable_part(outcome.shared)
     fields = tuple(_dumps_or_none(f) for f in outcome.excinfo)  # type: ignore[union-attr]
     return (
         pickle.dumps(
-            (outcome.tid, None, shared, fields, outcome.deps_ok, outcome.locks_ok, False),
+            (
+                outcome.tid,
+                None,
+                shared,
+                fields,
+                outcome.deps_ok,
+                outcome.locks_ok,
+                False,
+                outcome.started,
+                outcome.ended,
+            ),
             _PROTOCOL,
         ),
     )
@@ -229,9 +251,9 @@ class OutcomeReader:
                 if isinstance(data, mmap.mmap):
                     data.close()
                 continue
-            tid, ret, shared, fields, deps_ok, locks_ok, raw = pickle.loads(data)
+            tid, ret, shared, fields, deps_ok, locks_ok, raw, started, ended = pickle.loads(data)
             excinfo = None if fields is None else ExceptionInfo(*map(_loads_or_none, fields))
-            outcome = Outcome(tid, ret, shared, excinfo, deps_ok, locks_ok)
+            outcome = Outcome(tid, ret, shared, excinfo, deps_ok, locks_ok, started, ended)
             if raw:
                 self._waiting = outcome
             else:

@@ -4,7 +4,10 @@ Public surface::
 
     Sched, TaskRes, ExceptionInfo, TaskFailError, task_fail_wrap,
     SchedulerError, DepcheckError, MutexError, WorkerLostError,
-    TaskTimeoutError, meta, pool
+    TaskTimeoutError, meta, pool,
+    events (RunObserver and the events of a run: RunStarted, TasksAdded,
+    TaskHandedOut, TaskStarted, TaskLockWait, TaskEnded, TaskUnblocked,
+    TaskSkipped, RunFinished; ``Sched.run(observers=[...])``)
 
 A minimal run::
 
@@ -28,6 +31,21 @@ This package is the facade, the top layer of pexen: it drives the engine
 (metadata, results, errors), re-exported here.
 """
 
+from pexen.vocab import events
+from pexen.vocab.events import (
+    RunFinished,
+    RunObserver,
+    RunStarted,
+    TaskEnded,
+    TaskEvent,
+    TaskHandedOut,
+    TaskLockWait,
+    TasksAdded,
+    TaskSkipped,
+    TaskStarted,
+    TaskUnblocked,
+)
+
 from . import common, meta, pool
 from .common import (
     DepcheckError,
@@ -46,13 +64,25 @@ __all__ = [
     "DepcheckError",
     "ExceptionInfo",
     "MutexError",
+    "RunFinished",
+    "RunObserver",
+    "RunStarted",
     "Sched",
     "SchedulerError",
+    "TaskEnded",
+    "TaskEvent",
     "TaskFailError",
+    "TaskHandedOut",
+    "TaskLockWait",
     "TaskRes",
+    "TaskSkipped",
+    "TaskStarted",
     "TaskTimeoutError",
+    "TaskUnblocked",
+    "TasksAdded",
     "WorkerLostError",
     "common",
+    "events",
     "meta",
     "pool",
     "task_fail_wrap",

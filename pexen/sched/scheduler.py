@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 import warnings
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 from actors.engine import Engine
@@ -15,6 +16,7 @@ from pexen.state.taskspec import TaskSpec, check_priorities, compile_task
 from pexen.state.tasktable import TaskTable
 from pexen.util import PexenWarning, gc_paused
 from pexen.vocab.errors import SchedulerError, TaskFailError
+from pexen.vocab.events import RunFinished, RunObserver, RunStarted, TaskSkipped
 from pexen.vocab.results import TaskRes
 from pexen.vocab.status import RunStatus
 
@@ -108,7 +110,11 @@ class Sched:
         self._shared.update(shared)
 
     def run(
-        self, pool: _WorkerPool | None = None, *, backlog: int = DEFAULT_BACKLOG
+        self,
+        pool: _WorkerPool | None = None,
+        *,
+        backlog: int = DEFAULT_BACKLOG,
+        observers: Iterable[RunObserver] = (),
     ) -> Iterator[TaskRes]:
         """Run every task; yield a :class:`TaskRes` per task that ran, as it ends.
 
@@ -119,13 +125,24 @@ class Sched:
         :class:`~pexen.PexenWarning` reports tasks skipped for unmet
         dependencies and locks still held, both caused by failed tasks.
 
+        ``observers``: :class:`~pexen.vocab.events.RunObserver` objects (the
+        reports of :mod:`pexen.reports`, or your own) fed with the run's
+        events and results, in the thread that iterates, in order; each
+        one's ``run_ended`` is called exactly once, also when the run is
+        cancelled, fails or is left early. An observer that raises ends the
+        run with its error. Without observers the engine builds no events.
+
         Raises :class:`SchedulerError` if another run of this scheduler is
         going on.
         """
-        return self._run(*self._checked(pool, backlog), serve=False)
+        return self._run(*self._checked(pool, backlog, observers), serve=False)
 
     def serve(
-        self, pool: _WorkerPool | None = None, *, backlog: int = DEFAULT_BACKLOG
+        self,
+        pool: _WorkerPool | None = None,
+        *,
+        backlog: int = DEFAULT_BACKLOG,
+        observers: Iterable[RunObserver] = (),
     ) -> Iterator[TaskRes]:
         """Run as a service: a run that stays open while nothing is left to do.
 
@@ -142,13 +159,15 @@ class Sched:
         A later :meth:`run` or :meth:`serve` does not see it again, and the
         same callable added again is a new task. ``requires`` may name what
         an earlier task of the serve provided, or what no task known yet
-        provides (the task waits for a provider that ends well). Arguments,
-        :meth:`cancel`, :meth:`status` and leaving the loop are as for
-        :meth:`run`.
+        provides (the task waits for a provider that ends well). Arguments
+        (``observers`` too), :meth:`cancel`, :meth:`status` and leaving the
+        loop are as for :meth:`run`.
         """
-        return self._run(*self._checked(pool, backlog), serve=True)
+        return self._run(*self._checked(pool, backlog, observers), serve=True)
 
-    def _checked(self, pool: _WorkerPool | None, backlog: int) -> tuple[_WorkerPool, int]:
+    def _checked(
+        self, pool: _WorkerPool | None, backlog: int, observers: Iterable[RunObserver]
+    ) -> tuple[_WorkerPool, int, tuple[RunObserver, ...]]:
         if self._active.locked():
             raise SchedulerError("This scheduler is already running")
         if pool is None:
@@ -157,7 +176,16 @@ class Sched:
             raise TypeError(f"pool must be a ThreadWorkerPool or ProcessWorkerPool, not {pool!r}")
         if not isinstance(backlog, int) or backlog < 1:
             raise ValueError(f"backlog must be a positive int, not {backlog!r}")
-        return pool, backlog
+        if isinstance(observers, RunObserver):
+            raise TypeError("observers must be a list of observers, not one observer")
+        observers = tuple(observers)
+        for observer in observers:
+            if not all(callable(getattr(observer, name, None)) for name in _OBSERVER_METHODS):
+                raise TypeError(
+                    f"observer {observer!r} is not a RunObserver "
+                    f"(it needs the methods {', '.join(_OBSERVER_METHODS)})"
+                )
+        return pool, backlog, observers
 
     def stop(self) -> None:
         """End the :meth:`serve` going on, gracefully (from any thread).
@@ -192,13 +220,22 @@ class Sched:
             return RunStatus(active=False)
         return engine.status()
 
-    def _run(self, pool: _WorkerPool, backlog: int, serve: bool) -> Generator[TaskRes, None, None]:
+    def _run(
+        self,
+        pool: _WorkerPool,
+        backlog: int,
+        observers: tuple[RunObserver, ...],
+        serve: bool,
+    ) -> Generator[TaskRes, None, None]:
         if not self._active.acquire(blocking=False):
             raise SchedulerError("This scheduler is already running")
         try:
             pool._claim()
             try:
-                ended = yield from self._drain(pool, backlog, serve)
+                if observers:
+                    ended = yield from self._observed(pool, backlog, serve, _Fanout(observers))
+                else:
+                    ended = yield from self._drain(pool, backlog, serve)
             finally:
                 pool._unclaim()
         finally:
@@ -229,24 +266,64 @@ class Sched:
         self._next_tid = len(specs)
         return TaskTable(specs)
 
+    def _observed(
+        self, pool: _WorkerPool, backlog: int, serve: bool, fanout: _Fanout
+    ) -> Generator[TaskRes, None, RunEnded | None]:
+        """:meth:`_drain`, observed: ``run_ended`` in the end, whatever happens."""
+        ended = None
+        error: BaseException | None = None
+        try:
+            ended = yield from self._drain(pool, backlog, serve, fanout)
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if ended is not None and ended.error is not None:
+                error = ended.error
+            fanout.run_ended(
+                RunFinished(
+                    time.monotonic(),
+                    cancelled=ended is None or ended.cancelled,
+                    error=error,
+                    skipped=fanout.skipped,
+                    locks_held=ended.held if ended is not None else 0,
+                )
+            )
+        return ended
+
     def _drain(
-        self, pool: _WorkerPool, backlog: int, serve: bool
+        self, pool: _WorkerPool, backlog: int, serve: bool, fanout: _Fanout | None = None
     ) -> Generator[TaskRes, None, RunEnded | None]:
         with self._guard:
             table = self._table()
-            if not len(table) and not serve:
+            engine = None
+            if len(table) or serve:
+                started = time.monotonic()
+                engine = self._engine = Engine(
+                    table, dict(self._shared), pool._worker_set, pool.workers + pool.spare,
+                    backlog, keep_open=serve, observed=fanout is not None,
+                )  # fmt: skip
+                if serve:
+                    self._serving, self._stopped = True, False
+                    self._deps.open(table)
+        if engine is None:  # nothing to run
+            if fanout is None:
                 return None
-            engine = self._engine = Engine(
-                table, dict(self._shared), pool._worker_set, pool.workers + pool.spare, backlog,
-                keep_open=serve,
-            )  # fmt: skip
-            if serve:
-                self._serving, self._stopped = True, False
-                self._deps.open(table)
+            fanout.run_started(RunStarted((), pool.workers, _pool_kind(pool), time.monotonic()))
+            return RunEnded(0, 0)
         ended = None
         take, consumed = engine.take, engine.consumed
         try:
-            if serve:
+            if fanout is not None:
+                # after the engine started (and a process pool forked): an
+                # observer may start threads of its own (a live display)
+                tasks = tuple(spec.func for spec in table)
+                fanout.run_started(RunStarted(tasks, pool.workers, _pool_kind(pool), started))
+                del tasks
+                ended = yield from self._observed_results(engine, fanout, serve)
+            elif serve:
                 ended = yield from self._serve_results(engine)
             else:
                 while True:
@@ -287,6 +364,84 @@ class Sched:
             del item, spec
             yield box.pop()  # the frame keeps no reference while the caller has it
             engine.consumed()
+
+    def _observed_results(
+        self, engine: Engine, fanout: _Fanout, serve: bool
+    ) -> Generator[TaskRes, None, RunEnded]:
+        """Yield the results of an observed run; hand every event to the observers.
+
+        As :meth:`_serve_results` for a serve: each task is forgotten as its
+        result is taken, and no local keeps the result while the caller has it.
+        """
+        take, consumed, event, result = engine.take, engine.consumed, fanout.event, fanout.result
+        while True:
+            item = take()
+            kind = type(item)
+            if kind is RunEnded:
+                return item  # type: ignore[no-any-return]
+            if kind is list:  # the events between two results
+                for one in item:
+                    event(one)
+                continue
+            if serve:
+                with self._guard:
+                    spec = self._tasks.pop(item.task, None)
+                    if spec is not None:
+                        engine.forget(spec.tid)
+                        self._deps.forget(spec, _provided(item))
+                del spec
+            result(item)
+            box = [item]
+            del item
+            yield box.pop()
+            consumed()
+
+
+#: what an observer must have (the methods of RunObserver)
+_OBSERVER_METHODS = ("run_started", "task_event", "task_result", "run_ended")
+
+
+class _Fanout:
+    """The observers of one run: each event to each, in order.
+
+    ``run_ended`` reaches every observer even if one raises; the first error
+    is raised after.
+    """
+
+    def __init__(self, observers: Sequence[RunObserver]) -> None:
+        self._observers = observers
+        self.skipped = 0  # TaskSkipped events delivered
+
+    def run_started(self, run: RunStarted) -> None:
+        for observer in self._observers:
+            observer.run_started(run)
+
+    def event(self, event: Any) -> None:
+        if type(event) is TaskSkipped:
+            self.skipped += 1
+        for observer in self._observers:
+            observer.task_event(event)
+
+    def result(self, result: TaskRes) -> None:
+        for observer in self._observers:
+            observer.task_result(result)
+
+    def run_ended(self, run: RunFinished) -> None:
+        first: BaseException | None = None
+        for observer in self._observers:
+            try:
+                observer.run_ended(run)
+            except BaseException as exc:
+                if first is None:
+                    first = exc
+        if first is not None:
+            raise first
+
+
+def _pool_kind(pool: _WorkerPool) -> str:
+    """``"thread"`` for a ThreadWorkerPool, ``"process"``, ``"dask"``..."""
+    name = type(pool).__name__
+    return name.removesuffix("WorkerPool").lower() or name.lower()
 
 
 def _provided(res: TaskRes) -> bool:
