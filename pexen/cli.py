@@ -38,7 +38,8 @@ from pexen.factory import (
     import_package_dir,
     set_callpath,
 )
-from pexen.reports.live import LiveDisplay, display_name
+from pexen.reports import JUnitReport, RunObserver, TraceReport, task_name, write_graph
+from pexen.reports.live import LiveDisplay
 from pexen.sched import Sched, SchedulerError, meta, pool
 
 __all__ = ["EXIT", "main"]
@@ -240,7 +241,7 @@ def select(tasks: Sequence[Any], pattern: str) -> list[Any]:
 
 
 def _listing(task: Any) -> str:
-    fields = [display_name(task)]
+    fields = [task_name(task)]
     for field, value in (
         ("requires", meta.get_requires(task)),
         ("provides", meta.get_provides(task)),
@@ -276,50 +277,13 @@ def _make_pool(args: argparse.Namespace) -> Any:
         ) from None
 
 
-def _provided(res: Any) -> bool:
-    if res.excinfo is None:
-        return True
-    val = res.excinfo.val
-    return bool(getattr(val, "deps_ok", False))
-
-
-def _skip_causes(tasks: Sequence[Any], results: dict[Any, Any]) -> dict[Any, str]:
-    """Why each task without a result could not run (the run was not cancelled)."""
-    provided = set()
-    for res in results.values():
-        if _provided(res):
-            provided |= meta.get_provides(res.task)
-    failed_by: dict[Any, list[str]] = {}
-    for res in results.values():
-        if not _provided(res):
-            for name in meta.get_provides(res.task):
-                failed_by.setdefault(name, []).append(display_name(res.task))
-    causes = {}
-    for task in tasks:
-        if task in results:
-            continue
-        missing = sorted(meta.get_requires(task) - provided, key=str)
-        if missing:
-            why = []
-            for name in missing:
-                by = failed_by.get(name)
-                why.append(
-                    f"{name!r} (not provided: {', '.join(by)} failed)"
-                    if by
-                    else f"{name!r} (its provider could not run)"
-                )
-            causes[task] = "requires " + ", ".join(why)
-        else:
-            causes[task] = "waited for a lock that a failed task never released"
-    return causes
-
-
 class _Interrupt:
     """SIGINT/SIGTERM during a run: the first cancels it (the run ends with the
     results already there, reports written); a second one stops at once."""
 
-    def __init__(self, sched: Sched) -> None:
+    def __init__(self, sched: Sched, display: LiveDisplay) -> None:
         self.sched = sched
+        self.display = display
         self.fired = False
         self.cancellers: list[threading.Thread] = []
         self._old: dict[int, Any] = {}
@@ -339,6 +303,7 @@ class _Interrupt:
         if self.fired:
             raise KeyboardInterrupt
         self.fired = True
+        self.display.interrupted = True
         # cancel() takes the scheduler's locks: not from a signal handler,
         # which may have interrupted this very thread holding them
         thread = threading.Thread(target=self.sched.cancel, name="pexen-cli-cancel", daemon=True)
@@ -346,13 +311,27 @@ class _Interrupt:
         thread.start()
 
 
+def _output(option: str, path: str | None) -> None:
+    """Refuse an output file that cannot be written, before anything runs."""
+    if path is None:
+        return
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: no such directory: {parent}")
+    if Path(path).is_dir():
+        raise UsageError(f"{option} {path}: is a directory")
+
+
 def run(args: argparse.Namespace) -> int:
     """``pexen run``: the exit code."""
-    for option in ("junit", "trace"):
-        if getattr(args, option):
-            raise UsageError(f"--{option} is not built yet")
-    if args.graph:
-        raise UsageError("--graph is not built yet")
+    for option, path in (("--junit", args.junit), ("--trace", args.trace), ("--graph", args.graph)):
+        _output(option, path)
+    if args.graph and (args.junit or args.trace or args.list):
+        raise UsageError(
+            "--graph writes the graph and runs nothing: not with --junit, --trace, --list"
+        )
+    if args.graph and Path(args.graph).suffix.lower() not in (".dot", ".gv", ".mmd", ".md"):
+        raise UsageError(f"--graph {args.graph}: use .dot or .gv (DOT), .mmd or .md (Mermaid)")
     tasks = collect(args.targets)
     if not tasks:
         print(f"pexen: nothing collected from {' '.join(args.targets)}", file=sys.stderr)
@@ -371,6 +350,10 @@ def run(args: argparse.Namespace) -> int:
             print(_listing(task))
         print(f"{len(tasks)} tasks")
         return EXIT["ok"]
+    if args.graph:
+        write_graph(tasks, args.graph)
+        print(f"{len(tasks)} tasks: graph written to {args.graph}")
+        return EXIT["ok"]
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PexenWarning)
@@ -379,42 +362,34 @@ def run(args: argparse.Namespace) -> int:
         except (SchedulerError, TypeError) as exc:
             raise UsageError(f"the tasks collected cannot run together: {exc}") from None
     verbosity = -1 if args.quiet else 1 if args.verbose else 0
-    notes = [f"warning: {w.message}" for w in caught if args.verbose]
-    the_pool = _make_pool(args)
     display = LiveDisplay(verbosity=verbosity, status=sched.status)
-    results: dict[Any, Any] = {}
+    if args.verbose:
+        display.notes += [f"warning: {w.message}" for w in caught]
+    observers: list[RunObserver] = [display]
+    if args.junit:
+        observers.append(JUnitReport(args.junit))
+    if args.trace:
+        observers.append(TraceReport(args.trace))
+    the_pool = _make_pool(args)
     stopped_first = False
-    interrupt = _Interrupt(sched)
+    interrupt = _Interrupt(sched, display)
     try:
-        with interrupt, warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", PexenWarning)
-            display.begin(tasks)
+        # the end-of-run warnings (skipped tasks, held locks) are the summary's
+        with interrupt, warnings.catch_warnings():
+            warnings.simplefilter("ignore", PexenWarning)
             try:
-                for res in sched.run(the_pool):
-                    results[res.task] = res
-                    display.ended(res)
+                for res in sched.run(the_pool, observers=observers):
                     if args.exitfirst and res.excinfo is not None and not stopped_first:
                         stopped_first = True
+                        display.notes.append("stopped at the first failure (-x)")
                         sched.cancel()
-            except KeyboardInterrupt:
-                interrupt.fired = True
-            notes += [f"warning: {w.message}" for w in caught if args.verbose]
+            except KeyboardInterrupt:  # a second signal: the run's observers have ended it
+                display.interrupted = True
     finally:
         close = getattr(the_pool, "close", None)
         if callable(close):
             close()
-    cancelled = interrupt.fired or stopped_first
-    if not cancelled:
-        for task, cause in _skip_causes(tasks, results).items():
-            display.skipped(task, cause)
-    if stopped_first:
-        notes.append("stopped at the first failure (-x)")
-    display.finish(
-        interrupted=interrupt.fired,
-        not_run=len(tasks) - len(results) if cancelled else 0,
-        note="\n".join(notes),
-    )
-    if interrupt.fired:
+    if display.interrupted:
         return EXIT["interrupted"]
     if display.counts["FAILED"] or display.counts["SKIPPED"]:
         return EXIT["failed"]

@@ -18,6 +18,7 @@ import sys
 import termios
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,9 +98,19 @@ def start_pexen(*args: str, cwd: Path = ROOT, **env: str) -> tuple[subprocess.Po
     return proc, tag
 
 
-def pexen_on_pty(*args: str, cwd: Path = ROOT, columns: int = 120, **env: str) -> Done:
+def pexen_on_pty(
+    *args: str,
+    cwd: Path = ROOT,
+    columns: int = 120,
+    before_reading: Callable[[int], None] | None = None,
+    **env: str,
+) -> Done:
     """Run ``python -m pexen ARGS`` with a pseudo-terminal as its stdin, stdout and
-    stderr (``columns`` wide); what it wrote there, raw, as text."""
+    stderr (``columns`` wide); what it wrote there, raw, as text.
+
+    ``before_reading(fd)``, if given, is called with the terminal's master side
+    once the command started (to type into it: ``os.write(fd, b"\\x03")``).
+    """
     tag = uuid.uuid4().hex
     environ = command_env(tag, TERM="xterm-256color", **env)
     pid, fd = pty.fork()
@@ -110,6 +121,14 @@ def pexen_on_pty(*args: str, cwd: Path = ROOT, columns: int = 120, **env: str) -
         finally:
             os._exit(127)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    if before_reading is not None:
+        try:
+            before_reading(fd)
+        except BaseException:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            os.close(fd)
+            raise
     out = bytearray()
     deadline = time.monotonic() + COMMAND_TIMEOUT
     try:

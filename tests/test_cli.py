@@ -4,6 +4,7 @@ or a pseudo-terminal, on trees of tests written for each test."""
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ import tomllib
 
 import pytest
 from cli_helpers import ROOT, assert_none_left, pexen, pexen_on_pty, start_pexen, write_tree
+from junitparser import Error, Failure, JUnitXml, Skipped
 
 from pexen.sched import pool as pexen_pool
 
@@ -132,7 +134,7 @@ def test_example_suite_in_a_pipe_prints_one_plain_line_per_task():
     assert "WorkerLostError: the worker running the task died: its process exited with code 3" in (
         done.stdout
     )
-    assert "requires 'rounding' (not provided: testsuite/test_math/test_rounding failed)" in (
+    assert "unmet requires: 'rounding' (its provider testsuite/test_math/test_rounding failed" in (
         done.stdout
     )
     assert done.lines[len(SUITE_TASKS)] == "failures and skips:"
@@ -385,7 +387,7 @@ def test_exitfirst_cancels_at_the_first_failure(tmp_path):
     assert statuses(done.lines[:1]) == {"suite/test_x/test_first": "FAILED"}
     assert "stopped at the first failure (-x)" in done.stdout
     summary = re.fullmatch(
-        r"== 5 tasks: (\d) passed, 1 failed, (\d) not run in [0-9.]+s ==", done.lines[-1]
+        r"== cancelled: 5 tasks: (\d) passed, 1 failed, (\d) not run in [0-9.]+s ==", done.lines[-1]
     )
     assert summary, done
     assert int(summary[1]) + int(summary[2]) == 4
@@ -413,6 +415,76 @@ def test_timeout_applies_to_tasks_that_set_none(tmp_path, kind):
         "suite/test_t/test_own_timeout": "PASSED",
     }
     assert "ran past its timeout of 0.5 s" in done.stdout
+
+
+def test_junit_report_of_the_example_suite(tmp_path):
+    junit = tmp_path / "results.xml"
+    done = pexen("run", "examples/testsuite", "-q", "--junit", str(junit))
+    assert done.returncode == 1, done
+    xml = JUnitXml.fromfile(str(junit))
+    [suite] = list(xml)
+    assert (suite.tests, suite.failures, suite.errors, suite.skipped) == (16, 1, 2, 1)
+    cases = {f"{case.classname}.{case.name}": case for case in suite}
+    assert sorted(cases) == sorted(name.replace("/", ".") for name in SUITE_TASKS)
+    kinds = {name: type(case.result[0]) for name, case in cases.items() if case.result}
+    assert kinds == {
+        "testsuite.test_math.test_rounding": Failure,
+        "testsuite.test_crash.test_native_extension": Error,
+        "testsuite.test_slow.test_mirror_download": Error,
+        "testsuite.test_math.test_prices": Skipped,
+    }
+    assert cases["testsuite.test_math.test_rounding"].result[0].message == "round(2.5) gave 2"
+
+
+def test_trace_of_a_run(tmp_path):
+    tree(tmp_path / "suite")
+    trace = tmp_path / "trace.json"
+    done = pexen("run", "-j", "2", "--trace", str(trace), "suite", cwd=tmp_path)
+    assert done.returncode == 0, done
+    events = json.loads(trace.read_text())["traceEvents"]
+    slices = sorted(e["name"] for e in events if e["ph"] == "X")
+    assert slices == [
+        "suite/sub/test_other/test_unrelated",
+        "suite/test_store/make_store",
+        "suite/test_store/migrate",
+        "suite/test_store/test_count",
+    ]
+    assert len([e for e in events if e["ph"] == "s"]) == 2  # make_store->migrate->test_count
+
+
+def test_graph_is_written_and_nothing_runs(tmp_path):
+    marker = tmp_path / "ran"
+    body = "from pexen.sched.meta import func_meta\n"
+    body += f"@func_meta(requires={{'store'}})\ndef test_m():\n    open({str(marker)!r}, 'w')\n"
+    files = {**TREE, "test_m.py": body}
+    tree(tmp_path / "suite", files)
+    done = pexen("run", "--graph", "tasks.dot", "-k", "test_m", "suite", cwd=tmp_path)
+    assert done.returncode == 0, done
+    assert done.lines == ["2 tasks: graph written to tasks.dot"]
+    dot = (tmp_path / "tasks.dot").read_text()
+    assert dot.startswith("digraph")
+    assert "suite/test_m/test_m" in dot and "suite/test_store/make_store" in dot
+    assert "migrate" not in dot  # not selected
+    assert not marker.exists()
+    mermaid = pexen("run", "--graph", "tasks.mmd", "suite", cwd=tmp_path)
+    assert mermaid.returncode == 0, mermaid
+    assert (tmp_path / "tasks.mmd").read_text().startswith(("graph", "flowchart"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--graph", "tasks.txt"), "use .dot or .gv (DOT), .mmd or .md (Mermaid)"),
+        (("--graph", "g.dot", "--junit", "r.xml"), "--graph writes the graph and runs nothing"),
+        (("--junit", "no/such/dir/r.xml"), "--junit no/such/dir/r.xml: no such directory"),
+        (("--trace", "."), "--trace .: is a directory"),
+    ],
+)
+def test_report_options_are_checked_before_anything_runs(tmp_path, args, message):
+    tree(tmp_path / "suite")
+    done = pexen("run", *args, "suite", cwd=tmp_path)
+    assert done.returncode == 4, done
+    assert message in done.stderr
 
 
 def test_dask_pool_without_it_built_names_the_extra(tmp_path):
@@ -451,7 +523,8 @@ def test_a_signal_interrupts_the_run_with_exit_2(tmp_path, signum):
         "    time.sleep(60)\n"
     )
     tree(tmp_path / "suite", {"__init__.py": "", "test_i.py": body})
-    proc, tag = start_pexen("run", "-j", "2", "suite", cwd=tmp_path)
+    junit = tmp_path / "partial.xml"
+    proc, tag = start_pexen("run", "-j", "2", "--junit", str(junit), "suite", cwd=tmp_path)
     try:
         with open(fifo) as f:  # blocks until test_hangs runs
             assert f.readline() == "started\n"
@@ -468,6 +541,37 @@ def test_a_signal_interrupts_the_run_with_exit_2(tmp_path, signum):
         r"== interrupted: 3 tasks: 1 passed, 2 not run in [0-9.]+s ==", lines[-1]
     ), out
     assert_none_left(tag)
+    # the partial report: what ran, and what did not because of the interruption
+    suite = next(iter(JUnitXml.fromfile(str(junit))))
+    cases = {case.name: case for case in suite}
+    assert sorted(cases) == ["test_hangs", "test_quick", "test_waits"]
+    assert cases["test_quick"].is_passed
+    for name in ("test_hangs", "test_waits"):
+        [skipped] = cases[name].result
+        assert isinstance(skipped, Skipped)
+        assert "cancelled" in skipped.message
+
+
+def test_ctrl_c_on_a_terminal_interrupts_the_run(tmp_path):
+    fifo = tmp_path / "started"
+    os.mkfifo(fifo)
+    body = (
+        "import time\nfrom pexen.sched.meta import func_meta\n"
+        "@func_meta\ndef test_hangs():\n"
+        f"    with open({str(fifo)!r}, 'w') as f:\n        f.write('started\\n')\n"
+        "    time.sleep(60)\n"
+    )
+    tree(tmp_path / "suite", {"__init__.py": "", "test_c.py": body})
+
+    def press_ctrl_c(terminal: int) -> None:
+        with open(fifo) as f:  # blocks until the task runs
+            assert f.readline() == "started\n"
+        os.write(terminal, b"\x03")  # the terminal sends SIGINT to its foreground group
+
+    done = pexen_on_pty("run", "suite", cwd=tmp_path, before_reading=press_ctrl_c)
+    assert done.returncode == 2, done
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", done.stdout)
+    assert "== interrupted: 1 tasks: 0 passed, 1 not run in " in plain, done
 
 
 def test_the_suite_runs_on_the_thread_pool_too():

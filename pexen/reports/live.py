@@ -1,6 +1,7 @@
 """The live display of a run: what runs now, how far the run is, what failed.
 
-:class:`LiveDisplay` is fed with a run's events and results. On a terminal
+:class:`LiveDisplay` is a run observer (pass it to ``Sched.run(...,
+observers=[...])``): it is fed with the run's events and results. On a terminal
 (as rich decides it: ``isatty``, ``TTY_COMPATIBLE``, ``FORCE_COLOR``,
 ``TERM=dumb``) it shows a rich ``Live`` display: the tasks running now and
 for how long, a bar with the counts of passed, failed and skipped tasks and
@@ -13,10 +14,9 @@ every failure and skip with its callpath, and the wall time.
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +26,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from pexen.factory import get_callpath, has_callpath
 from pexen.sched import TaskFailError, TaskRes, TaskTimeoutError, WorkerLostError
+from pexen.vocab.events import (
+    RunFinished,
+    RunObserver,
+    RunStarted,
+    TaskEnded,
+    TaskEvent,
+    TasksAdded,
+    TaskSkipped,
+)
 
-__all__ = ["Finished", "LiveDisplay", "display_name", "outcome"]
+from .naming import task_name
+
+__all__ = ["Finished", "LiveDisplay", "outcome"]
 
 #: how each outcome is shown
 STYLES = {
@@ -39,14 +49,6 @@ STYLES = {
     "CRASHED": "red",
     "SKIPPED": "yellow",
 }
-
-
-def display_name(task: Any) -> str:
-    """A task's name: its callpath joined with ``/``, else its qualified name."""
-    if has_callpath(task):
-        return "/".join(get_callpath(task))
-    name = getattr(task, "__qualname__", None) or getattr(task, "__name__", None)
-    return str(name) if name else repr(task)
 
 
 def outcome(res: TaskRes) -> str:
@@ -112,14 +114,19 @@ class _Screen:
         return self.display._render()
 
 
-class LiveDisplay:
-    """The live display of one run, and its summary.
+class LiveDisplay(RunObserver):
+    """The live display of a run, and its summary: a run observer.
 
     ``console``: where to draw (default: a rich ``Console`` on stdout);
     ``verbosity``: ``-1`` only the summary, ``0`` the default, ``1`` also a
     line per passed task on a terminal and each failure's traceback in the
-    summary. Feed it with :meth:`begin`, :meth:`started`, :meth:`ended`,
-    :meth:`skipped` and :meth:`finish`, in the thread that runs the run.
+    summary; ``status``: the run's :meth:`~pexen.sched.Sched.status`, which
+    the display polls for the tasks running now (a task's start reaches
+    observers only with its end).
+
+    Before the run ends, :attr:`notes` may get lines for the summary and
+    :attr:`interrupted` be set (the summary then says the run was
+    interrupted rather than cancelled).
     """
 
     def __init__(
@@ -135,10 +142,11 @@ class LiveDisplay:
         self.finished: list[Finished] = []
         self.counts = {"PASSED": 0, "FAILED": 0, "SKIPPED": 0}
         self.total = 0
+        self.notes: list[str] = []
+        self.interrupted = False
+        self.ended: RunFinished | None = None
         self._status = status
-        self._running: dict[Any, tuple[int, float]] = {}
-        self._started: dict[Any, float] = {}
-        self._lock = threading.Lock()  # _running is read by rich's refresh thread
+        self._durations: dict[Any, float] = {}
         self._t0 = time.monotonic()
         self._progress = Progress(
             TextColumn("{task.description}"),
@@ -152,12 +160,11 @@ class LiveDisplay:
         self._bar = self._progress.add_task("running", total=None, counts="")
         self._live: Live | None = None
 
-    # -- feeding -----------------------------------------------------------
+    # -- the observer --------------------------------------------------------
 
-    def begin(self, tasks: Iterable[Any], at: float | None = None) -> None:
-        """The run starts with ``tasks``."""
-        self._t0 = time.monotonic() if at is None else at
-        self.total = len(list(tasks))
+    def run_started(self, run: RunStarted) -> None:
+        self._t0 = run.at
+        self.total = len(run.tasks)
         self._progress.update(self._bar, total=self.total, counts=self._counts_text())
         if self.live_mode:
             self._live = Live(
@@ -166,47 +173,41 @@ class LiveDisplay:
             )  # fmt: skip
             self._live.start()
 
-    def added(self, tasks: Iterable[Any]) -> None:
-        """Tasks joined the run while it goes on."""
-        self.total += len(list(tasks))
-        self._progress.update(self._bar, total=self.total)
+    def task_event(self, event: TaskEvent) -> None:
+        kind = type(event)
+        if kind is TaskEnded:
+            assert isinstance(event, TaskEnded)
+            self._durations[event.task] = max(0.0, event.ended - event.started)
+        elif kind is TaskSkipped:
+            assert isinstance(event, TaskSkipped)
+            if not (event.requires or event.locks):
+                return  # left over by a cancelled run: not run, not skipped by its deps
+            self.counts["SKIPPED"] += 1
+            self._record(Finished("SKIPPED", task_name(event.task), _one_line(event.cause)))
+        elif kind is TasksAdded:
+            assert isinstance(event, TasksAdded)
+            self.total += len(event.tasks)
+            self._progress.update(self._bar, total=self.total)
 
-    def started(self, task: Any, worker: int, at: float) -> None:
-        """``task`` started on ``worker`` at ``at`` (``time.monotonic()``)."""
-        with self._lock:
-            self._running[task] = (worker, at)
-        self._started[task] = at
-
-    def ended(self, res: TaskRes, duration: float | None = None) -> None:
-        """A task's result came."""
-        with self._lock:
-            self._running.pop(res.task, None)
-        started = self._started.pop(res.task, None)
-        if duration is None and started is not None:
-            duration = time.monotonic() - started
-        status = outcome(res)
+    def task_result(self, result: TaskRes) -> None:
+        duration = self._durations.pop(result.task, None)
+        status = outcome(result)
+        name = task_name(result.task)
         if status == "PASSED":
-            item = Finished(status, display_name(res.task), duration=duration)
+            item = Finished(status, name, duration=duration)
         else:
-            item = Finished(status, display_name(res.task), _message(res), _details(res), duration)
+            item = Finished(status, name, _message(result), _details(result), duration)
         self.counts["PASSED" if status == "PASSED" else "FAILED"] += 1
         self._record(item)
 
-    def skipped(self, task: Any, cause: str) -> None:
-        """``task`` could not run, for ``cause``."""
-        self.counts["SKIPPED"] += 1
-        self._record(Finished("SKIPPED", display_name(task), _one_line(cause)))
-
-    def finish(self, *, interrupted: bool = False, not_run: int = 0, note: str = "") -> None:
-        """The run ended: stop the display and print the summary.
-
-        ``not_run``: tasks that never ran because the run was cancelled;
-        ``note``: what the summary adds (e.g. why the run was cancelled).
-        """
+    def run_ended(self, run: RunFinished) -> None:
+        """Stop the live display; print the summary."""
+        self.ended = run
         if self._live is not None:
             self._live.stop()
             self._live = None
-        self._summary(time.monotonic() - self._t0, interrupted, not_run, note)
+        stopped = run.cancelled or run.error is not None
+        self._summary(run.at - self._t0, stopped, self.total - len(self.finished))
 
     # -- drawing -----------------------------------------------------------
 
@@ -234,14 +235,10 @@ class LiveDisplay:
         self.console.print(line, soft_wrap=True, highlight=False)
 
     def _running_now(self) -> list[tuple[Any, int, float]]:
-        if self._status is not None:  # polled: the run's status knows what runs
-            try:
-                status = self._status()
-            except Exception:
-                return []
-            return [(r.task, r.worker, r.started) for r in status.running if r.started is not None]
-        with self._lock:
-            return [(task, w, at) for task, (w, at) in self._running.items()]
+        if self._status is None:
+            return []
+        status = self._status()  # safe from any thread, rich's refresh thread here
+        return [(r.task, r.worker, r.started) for r in status.running if r.started is not None]
 
     def _render(self) -> RenderableType:
         now = time.monotonic()
@@ -250,10 +247,10 @@ class LiveDisplay:
         table.add_column(no_wrap=True)
         table.add_column(justify="right", no_wrap=True)
         for task, worker, at in sorted(self._running_now(), key=lambda r: r[2]):
-            table.add_row(f"worker {worker}", display_name(task), f"{now - at:.1f}s")
+            table.add_row(f"worker {worker}", task_name(task), f"{now - at:.1f}s")
         return Group(table, self._progress)
 
-    def _summary(self, wall: float, interrupted: bool, not_run: int, note: str) -> None:
+    def _summary(self, wall: float, stopped: bool, not_run: int) -> None:
         c = self.counts
         parts = [f"{c['PASSED']} passed"]
         if c["FAILED"]:
@@ -262,10 +259,10 @@ class LiveDisplay:
             parts.append(f"{c['SKIPPED']} skipped")
         if not_run:
             parts.append(f"{not_run} not run")
-        head = "interrupted: " if interrupted else ""
+        head = "interrupted: " if self.interrupted else "cancelled: " if stopped else ""
         text = f"{head}{self.total} tasks: {', '.join(parts)} in {wall:.2f}s"
         bad = [item for item in self.finished if item.status != "PASSED"]
-        style = "red" if bad or interrupted else "green"
+        style = "red" if bad or stopped else "green"
         for item in bad:
             if item.details and self.verbosity >= 1:
                 self.console.print(
@@ -281,6 +278,6 @@ class LiveDisplay:
                 if item.message:
                     line.append(f"  {item.message}")
                 self.console.print(line, soft_wrap=True, highlight=False)
-        if note:
+        for note in self.notes:
             self.console.print(note, soft_wrap=True, highlight=False, markup=False)
         self.console.print(Text(f"== {text} ==", style=f"bold {style}"), soft_wrap=True)
