@@ -421,6 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT["usage"]
+    # SIGTERM as Ctrl-C, also while collecting (a run installs its own handlers)
+    old_term = signal.signal(signal.SIGTERM, _terminated)
     try:
         return run(args)
     except UsageError as exc:
@@ -439,3 +441,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         print("pexen: internal error (a bug of pexen: please report it)", file=sys.stderr)
         return EXIT["internal"]
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

@@ -594,3 +594,25 @@ def test_main_is_importable_without_running(monkeypatch):
     monkeypatch.setattr(pexen.cli, "main", lambda: called.append(1) or 0)
     runpy.run_module("pexen.__main__", run_name="not_main")
     assert called == []
+
+
+def test_sigterm_while_collecting_exits_2(tmp_path):
+    fifo = tmp_path / "importing"
+    os.mkfifo(fifo)
+    body = (
+        f"import time\nwith open({str(fifo)!r}, 'w') as f:\n    f.write('in\\n')\ntime.sleep(60)\n"
+    )
+    tree(tmp_path / "suite", {"__init__.py": "", "test_slow_import.py": body})
+    proc, tag = start_pexen("run", "suite", cwd=tmp_path)
+    try:
+        with open(fifo) as f:  # blocks until the module is being imported
+            assert f.readline() == "in\n"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 2, (out, err)
+    assert err.splitlines()[-1] == "pexen: interrupted"
+    assert_none_left(tag)
