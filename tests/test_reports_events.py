@@ -10,11 +10,13 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+import random
+import threading
 import weakref
 from typing import Any
 
 import pytest
-from helpers import by_task, new_pool, recorded_warnings, returning, tagged
+from helpers import EVENT_TIMEOUT, SKIP_MSG, by_task, new_pool, recorded_warnings, returning, tagged
 
 from pexen import sched
 from pexen.sched import (
@@ -28,6 +30,7 @@ from pexen.sched import (
     TaskSkipped,
     TaskStarted,
     TaskUnblocked,
+    meta,
 )
 
 
@@ -385,3 +388,114 @@ def test_no_observer_no_events(pool):
         sched.Sched([returning("a", provides=["x"]), returning("b", requires=["x"])]).run(pool)
     )
     assert all(type(r) is sched.TaskRes for r in results) and len(results) == 2
+
+
+def test_a_serve_skips_what_waits_for_a_name_nobody_provided(pool):
+    first = returning("first")
+    orphan = returning("orphan", requires=["never"])
+    s = sched.Sched([first])
+    rec = Recorder()
+    with recorded_warnings():
+        for res in s.serve(pool, observers=[rec]):
+            if res.task is first:
+                s.add_tasks([orphan])
+                s.stop()
+    [skip] = rec.events(TaskSkipped)
+    assert skip.task is orphan and skip.requires == frozenset({"never"}) and skip.failed == ()
+    assert "'never' (no task provided it)" in skip.cause
+    assert rec.ended().skipped == 1
+
+
+def test_a_thread_task_over_its_timeout_ends_on_its_track():
+    release = threading.Event()
+
+    def hang() -> None:
+        release.wait(EVENT_TIMEOUT)
+
+    hanger = tagged("hanger", hang, timeout=0.3, priority=-1)
+    after = [returning(f"t{i}") for i in range(3)]
+    rec = Recorder()
+    try:
+        results = observed(sched.Sched([hanger, *after]), new_pool("thread", workers=1), rec)
+    finally:
+        release.set()  # the abandoned thread returns, and its worker stops
+    assert by_task(results)[hanger].excinfo.type is sched.TaskTimeoutError
+    ended = {e.task: e for e in rec.events(TaskEnded)}
+    assert ended[hanger].failed is True and set(ended) == {hanger, *after}
+    spans = sorted((e.started, e.ended) for e in ended.values())
+    for (s1, e1), (s2, _) in itertools.pairwise(spans):
+        assert s1 <= e1 <= s2
+
+
+def _random_tasks(seed: int, n: int = 30) -> list[Any]:
+    """A random DAG (requires only what earlier tasks provide), locks over
+    three resources, some uncontrolled and some controlled failures."""
+    rng = random.Random(seed)
+    tasks: list[Any] = []
+    for i in range(n):
+        fields: dict[str, Any] = {"priority": rng.randint(0, 3)}
+        earlier = [f"n{k}" for k in range(i)]
+        if earlier and rng.random() < 0.6:
+            fields["requires"] = rng.sample(earlier, min(len(earlier), rng.randint(1, 2)))
+        fields["provides"] = [f"n{i}"]
+        r = rng.random()
+        if r < 0.2:
+            fields["claims"] = [f"r{rng.randrange(3)}"]
+        elif r < 0.5:
+            fields["uses"] = [f"r{rng.randrange(3)}"]
+        fate = rng.random()
+        if fate < 0.1:
+            tasks.append(tagged(f"t{i}", _raiser(f"t{i} fails"), **fields))
+        elif fate < 0.15:
+            tasks.append(tagged(f"t{i}", _soft_fail(), **fields))
+        else:
+            tasks.append(returning(f"t{i}", **fields))
+    return tasks
+
+
+def _soft_fail() -> Any:
+    def task() -> None:
+        raise sched.TaskFailError("controlled", deps_ok=False, locks_ok=True)
+
+    return task
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_runs_keep_every_promise_of_the_events(pool, seed):
+    tasks = _random_tasks(seed)
+    rec = Recorder()
+    with recorded_warnings() as caught:
+        results = list(sched.Sched(tasks).run(pool, observers=[rec]))
+    got = by_task(results)
+    skips = {e.task: e for e in rec.events(TaskSkipped)}
+    # each task of the run: a result or a skip, never both, never neither
+    assert not set(got) & set(skips) and set(got) | set(skips) == set(tasks)
+    handed = {e.task: e for e in rec.events(TaskHandedOut)}
+    ended = {e.task: e for e in rec.events(TaskEnded)}
+    assert set(handed) == set(ended) == set(got)
+    for task, res in got.items():
+        assert handed[task].at <= ended[task].started <= ended[task].ended
+        assert ended[task].failed is (res.excinfo is not None)
+        assert rec.per_task(task)[-1] == "result"
+    for worker in range(pool.workers):
+        spans = sorted((e.started, e.ended) for e in ended.values() if e.worker == worker)
+        for (_, e1), (s2, _) in itertools.pairwise(spans):
+            assert e1 <= s2
+    # an edge: what the requirer waited for, from a provider that provided it
+    for edge in rec.events(TaskUnblocked):
+        assert edge.names <= meta.get_provides(edge.provider) & meta.get_requires(edge.task)
+        assert got[edge.provider].excinfo is None or got[edge.provider].excinfo.val.deps_ok
+    # every name a task that ran required was met by exactly one edge
+    for task in got:
+        met = [n for e in rec.events(TaskUnblocked) if e.task is task for n in e.names]
+        assert sorted(met) == sorted(meta.get_requires(task))
+    # skips agree with the end-of-run warning (which counts unmet deps only)
+    deps_skips = [s for s in skips.values() if s.requires]
+    for skip in skips.values():
+        assert skip.cause and skip.requires <= meta.get_requires(skip.task)
+        assert (skip.requires and skip.failed) or (skip.locks and skip.holders)
+    messages = [str(w.message) for w in caught]
+    if deps_skips:
+        assert SKIP_MSG.format(len(deps_skips)) in messages
+    end = rec.ended()
+    assert end.skipped == len(skips) and not end.cancelled and end.error is None

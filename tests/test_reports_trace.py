@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -32,15 +33,16 @@ def check_trace(path: Any, workers: int) -> dict[str, Any]:
     events = trace["traceEvents"]
     by_ph: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for e in events:
-        assert e["pid"] == 1
+        assert e["pid"] == os.getpid()  # the run: this process
+        assert e.get("tid", 1) > 0  # Perfetto takes 0 for the idle task
         by_ph[e["ph"]].append(e)
     names = {e["tid"]: e["args"]["name"] for e in by_ph["M"] if e["name"] == "thread_name"}
-    for i in range(workers):
-        assert names[i] == f"worker {i}"
+    tracks = {f"worker {i}" for i in range(workers)}
+    assert tracks <= set(names.values())
     slices = {}
     for x in by_ph["X"]:
         assert x["name"] not in slices, f"two slices for {x['name']}"
-        assert 0 <= x["tid"] < workers and names[x["tid"]].startswith("worker")
+        assert names[x["tid"]] in tracks
         assert x["dur"] >= 0 and x["ts"] >= 0
         slices[x["name"]] = x
     per_track = defaultdict(list)
@@ -60,9 +62,12 @@ def check_trace(path: Any, workers: int) -> dict[str, Any]:
         dst = next(x for x in slices.values() if x["tid"] == f["tid"] and _inside(f, x))
         assert f["bp"] == "e"
         flows.append((src["name"], dst["name"]))
-    begins = Counter((e["id"], e["name"]) for e in by_ph["b"])
-    finishes = Counter((e["id"], e["name"]) for e in by_ph["e"])
+    begins = Counter((e["id"], e["name"], e["cat"]) for e in by_ph["b"])
+    finishes = Counter((e["id"], e["name"], e["cat"]) for e in by_ph["e"])
     assert begins == finishes and all(n == 1 for n in begins.values())
+    for b in by_ph["b"]:
+        e = next(e for e in by_ph["e"] if e["id"] == b["id"])
+        assert _ns(b["ts"]) <= _ns(e["ts"])
     return {"slices": slices, "flows": flows, "waits": by_ph["b"], "skips": by_ph["i"]}
 
 
@@ -98,7 +103,8 @@ def test_a_lock_wait_is_a_slice_of_its_own(pool, tmp_path):
     )
     parts = check_trace(path, 2)
     [wait] = parts["waits"]
-    assert wait["name"] == "waiter waits for db"
+    assert wait["name"] == "lock wait"
+    assert wait["args"] == {"task": "waiter", "resources": ["db"]}
     assert _ns(wait["ts"]) <= _ns(parts["slices"]["waiter"]["ts"])
 
 

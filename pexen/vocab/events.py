@@ -80,7 +80,11 @@ class TasksAdded:
 
 @dataclass(frozen=True, slots=True)
 class TaskHandedOut:
-    """The scheduler handed ``task`` to ``worker`` (it may wait in its queue)."""
+    """The scheduler handed ``task`` to ``worker`` (it may wait in its queue).
+
+    Once more for a task whose worker was lost before it began: the
+    scheduler hands it out again.
+    """
 
     task: Task
     worker: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 
 import junitparser
@@ -124,20 +125,23 @@ def test_trace_from_hand_made_events(tmp_path):
     feed(TraceReport(path), [a, b, c], steps, end=T0 + 0.01)
     events = json.loads(path.read_text())["traceEvents"]
     xs = {e["name"]: e for e in events if e["ph"] == "X"}
-    assert xs["p/a"]["ts"] == 1000.0 and xs["p/a"]["dur"] == 1000.0 and xs["p/a"]["tid"] == 0
-    assert xs["b"]["tid"] == 1 and xs["b"]["args"] == {"failed": True, "error": "KeyError: 'k'"}
-    assert xs["c"]["ts"] == 4000.0
+    # worker N is thread N + 1 (Perfetto takes 0 for the idle task)
+    assert xs["p/a"]["ts"] == 1000.0 and xs["p/a"]["dur"] == 1000.0 and xs["p/a"]["tid"] == 1
+    assert xs["b"]["tid"] == 2 and xs["b"]["args"] == {"failed": True, "error": "KeyError: 'k'"}
+    assert xs["c"]["ts"] == 4000.0 and "args" not in xs["c"]  # only a failure says more
     flows = [(e["ph"], e["id"], e["tid"]) for e in events if e["ph"] in "sf"]
-    assert flows == [("s", 1, 0), ("f", 1, 1), ("s", 2, 0), ("f", 2, 0)]
+    assert flows == [("s", 1, 1), ("f", 1, 2), ("s", 2, 1), ("f", 2, 1)]
     [b_wait] = [e for e in events if e["ph"] == "b"]
     [e_wait] = [e for e in events if e["ph"] == "e"]
-    assert b_wait["name"] == e_wait["name"] == "c waits for cache, db"
+    assert b_wait["name"] == e_wait["name"] == "lock wait"
+    assert b_wait["args"] == {"task": "c", "resources": ["cache", "db"]}
     assert (b_wait["ts"], e_wait["ts"]) == (1500.0, 3000.0)
-    assert b_wait["id"] == e_wait["id"] and b_wait["tid"] == e_wait["tid"] == 2
+    assert b_wait["id"] == e_wait["id"] and b_wait["tid"] == e_wait["tid"] == 3
     [skip] = [e for e in events if e["ph"] == "i"]
-    assert skip["name"] == "d" and skip["ts"] == 10000.0 and skip["tid"] == 3
+    assert skip["name"] == "d" and skip["ts"] == 10000.0 and skip["tid"] == 4
     names = {e["tid"]: e["args"]["name"] for e in events if e.get("name") == "thread_name"}
-    assert names == {0: "worker 0", 1: "worker 1", 2: "lock waits", 3: "skipped"}
+    assert names == {1: "worker 0", 2: "worker 1", 3: "lock waits", 4: "skipped"}
+    assert {e["pid"] for e in events} == {os.getpid()}
 
 
 def test_a_flow_to_a_task_that_never_ran_is_left_out(tmp_path):
