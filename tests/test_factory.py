@@ -280,3 +280,19 @@ def test_a_timed_out_script_takes_its_children_along(tmp_path):
     except psutil.NoSuchProcess:
         return  # gone already
     child.wait(timeout=EVENT_TIMEOUT)  # killed with the task's tree (raises if it is not)
+
+
+def test_a_task_that_cannot_carry_a_callpath_is_a_collection_error(tmp_path):
+    path = tmp_path / "bound_task_mod_xyz.py"
+    path.write_text(
+        "from pexen.sched.meta import func_meta\n"
+        "class Checks:\n"
+        "    @func_meta\n"
+        "    def check(self):\n"
+        "        pass\n"
+        "check_bound = Checks().check  # a bound method: it has the function's metadata\n"
+    )
+    problem = r"task 'check_bound': .* takes no attributes"
+    with pytest.raises(CollectionError, match=problem) as info:
+        list(ModuleFactory()(import_file(path)))
+    assert info.value.path == str(path)

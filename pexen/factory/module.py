@@ -122,6 +122,15 @@ def import_dotted(name: str) -> types.ModuleType:
     return _import(name)
 
 
+def _burn(factory: BaseFactory, mod: types.ModuleType, obj: Any, path: list[str]) -> None:
+    """Stamp a task found in ``mod``; one that cannot carry a callpath is the module's error."""
+    try:
+        factory.callpath_burn(obj, path=path)
+    except TypeError as exc:
+        where = getattr(mod, "__file__", None) or mod.__name__
+        raise CollectionError(where, f"task {path[-1]!r}: {exc}") from None
+
+
 class ModuleFactory(BaseFactory):
     """Yields the tasks of one imported module.
 
@@ -160,7 +169,7 @@ class ModuleFactory(BaseFactory):
     def __call__(self, mod: types.ModuleType) -> Iterator[Any]:  # type: ignore[override]
         """Yield the tasks of ``mod``, each stamped with its callpath."""
         for name, obj in self.members(mod):
-            self.callpath_burn(obj, name)
+            _burn(self, mod, obj, [*self.callpath, name])
             yield obj
 
 
@@ -195,7 +204,7 @@ class ModTreeFactory(BaseFactory):
 
     def __call__(self, startmod: types.ModuleType) -> Iterator[Any]:  # type: ignore[override]
         """Yield the tasks of package ``startmod`` (or of a plain module) and below."""
-        found: dict[int, tuple[Any, list[str], bool]] = {}
+        found: dict[int, tuple[Any, list[str], bool, types.ModuleType]] = {}
         order: list[int] = []
         picker = ModuleFactory(match=self.match)
         for mod, path in self._walk(startmod):
@@ -204,10 +213,10 @@ class ModTreeFactory(BaseFactory):
                 key = id(obj)
                 if key not in found:
                     order.append(key)
-                    found[key] = (obj, [*path, name], home)
+                    found[key] = (obj, [*path, name], home, mod)
                 elif home and not found[key][2]:
-                    found[key] = (obj, [*path, name], home)
+                    found[key] = (obj, [*path, name], home, mod)
         for key in order:
-            obj, path, _ = found[key]
-            self.callpath_burn(obj, path=path)
+            obj, path, _, mod = found[key]
+            _burn(self, mod, obj, path)
             yield obj
