@@ -354,8 +354,12 @@ def test_k_selects_by_callpath_and_pulls_in_providers(tmp_path):
     ]
     pattern = pexen("run", "--list", "-k", "sub/*unrel", "suite", cwd=tmp_path)
     assert listed(pattern) == ["suite/sub/test_other/test_unrelated"]
-    run = pexen("run", "-k", "test_count", "suite", cwd=tmp_path)
+    junit = tmp_path / "selected.xml"
+    run = pexen("run", "-k", "test_count", "--junit", str(junit), "suite", cwd=tmp_path)
     assert run.returncode == 0, run
+    # the others are not part of the run, nor of its report
+    [suite] = list(JUnitXml.fromfile(str(junit)))
+    assert sorted(case.name for case in suite) == ["make_store", "migrate", "test_count"]
     assert sorted(statuses(run.lines)) == [
         "suite/test_store/make_store", "suite/test_store/migrate", "suite/test_store/test_count",
     ]  # fmt: skip
