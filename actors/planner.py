@@ -639,7 +639,7 @@ class Planner(PassiveActor):
                     cause = f"{why} before it ended"
                 else:
                     cause = f"not run: {why}"
-                events.append(TaskSkipped(specs[tid].func, cause))
+                events.append(TaskSkipped(specs[tid].func, cause, interrupted=True))
             self._lock_since.clear()
             return
         # providers that could not run either, by name (a skip's own cause)

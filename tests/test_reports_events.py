@@ -194,6 +194,7 @@ def test_skipped_tasks_say_why(pool):
     assert "d could not run" in skips[e].cause
     assert skips[f].locks == frozenset({"r"}) and skips[f].holders == (c,)
     assert "lock 'r' was never released" in skips[f].cause and "raiser" in skips[f].cause
+    assert not any(s.interrupted for s in skips.values())
     end = rec.ended()
     assert (end.skipped, end.locks_held, end.cancelled) == (3, 1, False)
     # the skips come after every result, before the end
@@ -245,6 +246,7 @@ def test_a_cancelled_run_skips_what_it_did_not_run(pool):
     assert set(skips) | ran == {first, gate, *rest}
     assert not set(skips) & ran
     assert all("cancelled" in cause for cause in skips.values())
+    assert all(e.interrupted for e in rec.events(TaskSkipped))
     assert end.skipped == len(skips)
 
 
@@ -373,11 +375,12 @@ def test_a_serve_keeps_nothing_of_an_observed_task(pool):
             s.add_tasks([job, returning("needs_p", requires=["p"], uses=["lock"])])
             del job
         elif res.task.__name__ == "needs_p":
-            s.add_tasks([after])
-        elif res.task is after:
-            del res
+            # the job's result was dropped as res moved on; the edge job ->
+            # needs_p, its events and its lock are long gone too
             gc.collect()
             assert refs["job"]() is None, "an observed serve still refers to a finished task"
+            s.add_tasks([after])
+        elif res.task is after:
             s.stop()
     assert sorted(seen) == ["after", "first", "job", "needs_p"]
 

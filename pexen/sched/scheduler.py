@@ -373,15 +373,14 @@ class Sched:
         As :meth:`_serve_results` for a serve: each task is forgotten as its
         result is taken, and no local keeps the result while the caller has it.
         """
-        take, consumed, event, result = engine.take, engine.consumed, fanout.event, fanout.result
+        take, consumed, events, result = engine.take, engine.consumed, fanout.events, fanout.result
         while True:
             item = take()
             kind = type(item)
             if kind is RunEnded:
                 return item  # type: ignore[no-any-return]
             if kind is list:  # the events between two results
-                for one in item:
-                    event(one)
+                events(item)
                 continue
             if serve:
                 with self._guard:
@@ -416,11 +415,15 @@ class _Fanout:
         for observer in self._observers:
             observer.run_started(run)
 
-    def event(self, event: Any) -> None:
-        if type(event) is TaskSkipped:
-            self.skipped += 1
-        for observer in self._observers:
-            observer.task_event(event)
+    def events(self, events: list[Any]) -> None:
+        # here, not in the caller's loop: no local of the generator's frame
+        # keeps the last event (and its task) while the caller has a result
+        observers = self._observers
+        for event in events:
+            if type(event) is TaskSkipped:
+                self.skipped += 1
+            for observer in observers:
+                observer.task_event(event)
 
     def result(self, result: TaskRes) -> None:
         for observer in self._observers:

@@ -158,7 +158,9 @@ class TaskSkipped:
     ``failed``, the tasks that failed to provide them (a provider that
     failed or was itself skipped); ``locks``, the resources never released
     to it, held for good by ``holders`` (tasks that failed holding them).
-    A task left over when a run is cancelled or fails has only a ``cause``.
+    ``interrupted``: the task was left over by a run that was cancelled or
+    failed (it did not run for that, whatever it waited for); it then has
+    only a ``cause``.
     """
 
     task: Task
@@ -167,6 +169,7 @@ class TaskSkipped:
     failed: tuple[Task, ...] = ()
     locks: frozenset[Hashable] = frozenset()
     holders: tuple[Task, ...] = ()
+    interrupted: bool = False
 
 
 #: What :meth:`RunObserver.task_event` receives.
