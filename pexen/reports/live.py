@@ -180,8 +180,8 @@ class LiveDisplay(RunObserver):
             self._durations[event.task] = max(0.0, event.ended - event.started)
         elif kind is TaskSkipped:
             assert isinstance(event, TaskSkipped)
-            if not (event.requires or event.locks):
-                return  # left over by a cancelled run: not run, not skipped by its deps
+            if event.interrupted:
+                return  # left over by a cancelled run: counted as not run
             self.counts["SKIPPED"] += 1
             self._record(Finished("SKIPPED", task_name(event.task), _one_line(event.cause)))
         elif kind is TasksAdded:
