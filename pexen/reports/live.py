@@ -232,7 +232,10 @@ class LiveDisplay(RunObserver):
             line.append(f" ({item.duration:.2f}s)", style="dim")
         if item.message:
             line.append(f"  {item.message}")
-        self.console.print(line, soft_wrap=True, highlight=False)
+        if self.live_mode:  # one screen line each above the display: the summary has it all
+            self.console.print(line, no_wrap=True, overflow="ellipsis", highlight=False)
+        else:  # a log: whole lines, however long
+            self.console.print(line, soft_wrap=True, highlight=False)
 
     def _running_now(self) -> list[tuple[Any, int, float]]:
         if self._status is None:
