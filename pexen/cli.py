@@ -304,11 +304,21 @@ class _Interrupt:
             raise KeyboardInterrupt
         self.fired = True
         self.display.interrupted = True
-        # cancel() takes the scheduler's locks: not from a signal handler,
-        # which may have interrupted this very thread holding them
-        thread = threading.Thread(target=self.sched.cancel, name="pexen-cli-cancel", daemon=True)
+        # cancel() takes the scheduler's locks, and printing the console's:
+        # not from a signal handler, which may have interrupted this very
+        # thread holding them
+        thread = threading.Thread(target=self._cancel, name="pexen-cli-cancel", daemon=True)
         self.cancellers.append(thread)
         thread.start()
+
+    def _cancel(self) -> None:
+        if self.display.live_mode:  # someone at a terminal: say what happens
+            self.display.console.print(
+                "interrupted: cancelling the run (again to stop at once; running thread "
+                "tasks cannot be stopped, the run waits for them)",
+                style="yellow", highlight=False,
+            )  # fmt: skip
+        self.sched.cancel()
 
 
 def _output(option: str, path: str | None) -> None:

@@ -576,6 +576,7 @@ def test_ctrl_c_on_a_terminal_interrupts_the_run(tmp_path):
     assert done.returncode == 2, done
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", done.stdout)
     assert "== interrupted: 1 tasks: 0 passed, 1 not run in " in plain, done
+    assert "interrupted: cancelling the run (again to stop at once" in plain, done
 
 
 def test_the_suite_runs_on_the_thread_pool_too():
