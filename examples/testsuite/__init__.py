@@ -1,4 +1,4 @@
-"""A small test suite run by ``pexen run examples/testsuite``.
+"""A small test suite run by ``pexen run examples/testsuite --junit results.xml``.
 
 Each test is a function tagged with ``func_meta``; pexen finds them in this
 package and its subpackages (``pexen.factory.ModTreeFactory``) and names
@@ -18,5 +18,9 @@ shows:
   ``test_scripts`` with ``pexen.factory.FilesystemFactory`` (a script failing
   with non-zero fails its test).
 
-So the run ends with failures on purpose: ``pexen run`` exits with 1.
+So the run ends with failures on purpose: ``pexen run`` exits with 1 (a
+failed or skipped test), having written every test's outcome to
+``results.xml``. ``--pool thread`` runs it in threads (the crashing test then
+raises instead of ending the runner); ``-k test_db`` runs the database tests
+and their fixture only.
 """

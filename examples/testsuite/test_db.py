@@ -1,16 +1,24 @@
 """A shared fixture (a SQLite database) and the tests using it, under locks."""
 
+import atexit
 import os
+import shutil
 import sqlite3
 import tempfile
 
 from pexen.sched.meta import func_meta
 
+#: where the database lives: made as the suite is collected, removed as the
+#: runner exits (not as a worker process forked from it does)
+_WHERE = tempfile.mkdtemp(prefix="pexen-testsuite-")
+_RUNNER = os.getpid()
+atexit.register(lambda: os.getpid() == _RUNNER and shutil.rmtree(_WHERE, ignore_errors=True))
+
 
 @func_meta(provides={"db"})
 def create_db(shared):
     """The fixture: a fresh database; its path reaches every test requiring "db"."""
-    path = os.path.join(tempfile.mkdtemp(prefix="pexen-testsuite-"), "inventory.db")
+    path = os.path.join(_WHERE, "inventory.db")
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE item (name TEXT PRIMARY KEY, count INTEGER)")
         conn.executemany("INSERT INTO item VALUES (?, ?)", [("bolt", 40), ("nut", 60)])
