@@ -384,7 +384,7 @@ def test_exitfirst_cancels_at_the_first_failure(tmp_path):
     body = "import time\nfrom pexen.sched.meta import func_meta\n"
     body += "@func_meta(priority=-1)\ndef test_first():\n    raise RuntimeError('first')\n"
     for i in range(4):  # each long enough for the cancel to come while it runs
-        body += f"@func_meta\ndef test_later_{i}():\n    time.sleep(0.5)\n"
+        body += f"@func_meta\ndef test_later_{i}():\n    time.sleep(1)\n"
     tree(tmp_path / "suite", {"__init__.py": "", "test_x.py": body})
     done = pexen("run", "-x", "-j", "1", "--pool", "thread", "suite", cwd=tmp_path)
     assert done.returncode == 1, done
