@@ -87,3 +87,16 @@ def test_live_on_a_terminal(recwarn):
     assert "PASSED  s/ok" not in plain  # passes are counted in the bar, not printed
     assert "FAILED  s/bad" in plain
     assert "== 3 tasks: 1 passed, 1 failed, 1 skipped in " in plain
+
+
+def test_the_running_list_is_cut_to_the_screen(recwarn):
+    from pexen.vocab.status import RunningTask, RunStatus
+
+    started = [RunningTask(task=f"t{i}", worker=i, started=100.0 + i) for i in range(20)]
+    console = Console(file=io.StringIO(), force_terminal=True, width=80, height=40)
+    display = LiveDisplay(console, status=lambda: RunStatus(active=True, running=tuple(started)))
+    console.print(display)  # the frame the live display draws
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", console.file.getvalue())
+    rows = [line for line in plain.splitlines() if line.startswith("worker")]
+    assert [row.split()[:2] for row in rows] == [["worker", str(i)] for i in range(12)]
+    assert "... and 8 more running" in plain

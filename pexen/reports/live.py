@@ -41,6 +41,9 @@ from .naming import task_name
 
 __all__ = ["Finished", "LiveDisplay", "outcome"]
 
+#: the most running tasks the display lists (the longest running first)
+MAX_ROWS = 12
+
 #: how each outcome is shown
 STYLES = {
     "PASSED": "green",
@@ -104,16 +107,6 @@ class Finished:
     duration: float | None = None
 
 
-class _Screen:
-    """What the ``Live`` display draws, rebuilt at each refresh (rich's thread)."""
-
-    def __init__(self, display: LiveDisplay) -> None:
-        self.display = display
-
-    def __rich__(self) -> RenderableType:
-        return self.display._render()
-
-
 class LiveDisplay(RunObserver):
     """The live display of a run, and its summary: a run observer.
 
@@ -168,7 +161,7 @@ class LiveDisplay(RunObserver):
         self._progress.update(self._bar, total=self.total, counts=self._counts_text())
         if self.live_mode:
             self._live = Live(
-                _Screen(self), console=self.console, refresh_per_second=4, transient=True,
+                self, console=self.console, refresh_per_second=4, transient=True,
                 redirect_stdout=False, redirect_stderr=False,
             )  # fmt: skip
             self._live.start()
@@ -243,14 +236,20 @@ class LiveDisplay(RunObserver):
         status = self._status()  # safe from any thread, rich's refresh thread here
         return [(r.task, r.worker, r.started) for r in status.running if r.started is not None]
 
-    def _render(self) -> RenderableType:
+    def __rich__(self) -> RenderableType:
+        """What the live display shows now: the running tasks, and the bar
+        (drawn again at each refresh, from rich's refresh thread)."""
         now = time.monotonic()
         table = Table.grid(padding=(0, 2))
         table.add_column(style="cyan", no_wrap=True)
         table.add_column(no_wrap=True)
         table.add_column(justify="right", no_wrap=True)
-        for task, worker, at in sorted(self._running_now(), key=lambda r: r[2]):
+        running = sorted(self._running_now(), key=lambda r: r[2])  # the longest first
+        shown = max(1, min(MAX_ROWS, self.console.height - 4))
+        for task, worker, at in running[:shown]:
             table.add_row(f"worker {worker}", task_name(task), f"{now - at:.1f}s")
+        if len(running) > shown:
+            table.add_row("", f"... and {len(running) - shown} more running", "")
         return Group(table, self._progress)
 
     def _summary(self, wall: float, stopped: bool, not_run: int) -> None:
