@@ -160,10 +160,8 @@ class LiveDisplay(RunObserver):
         self.total = len(run.tasks)
         self._progress.update(self._bar, total=self.total, counts=self._counts_text())
         if self.live_mode:
-            self._live = Live(
-                self, console=self.console, refresh_per_second=4, transient=True,
-                redirect_stdout=False, redirect_stderr=False,
-            )  # fmt: skip
+            # what tasks in this process print (a thread pool's) goes above the display
+            self._live = Live(self, console=self.console, refresh_per_second=4, transient=True)
             self._live.start()
 
     def task_event(self, event: TaskEvent) -> None:
