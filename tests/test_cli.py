@@ -170,7 +170,7 @@ def test_on_a_terminal_rich_decides_from_the_environment(tmp_path, env, live):
 
 def test_force_color_makes_a_pipe_a_terminal(tmp_path):
     tree(tmp_path / "suite")
-    done = pexen("run", "suite", cwd=tmp_path, FORCE_COLOR="1")
+    done = pexen("run", "suite", cwd=tmp_path, FORCE_COLOR="1", TERM="xterm-256color")
     assert done.returncode == 0, done
     assert "\x1b[" in done.stdout
 
