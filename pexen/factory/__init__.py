@@ -13,7 +13,7 @@ Every collected task has a callpath, its hierarchical name
 raises on import is a :class:`CollectionError` naming its file::
 
     from pexen import sched
-    from pexen.factory import ModTreeFactory, import_package_dir
+    from pexen.factory import ModTreeFactory, get_callpath, import_package_dir
 
     tasks = list(ModTreeFactory()(import_package_dir("tests/suite")))
     for res in sched.Sched(tasks).run(sched.pool.ProcessWorkerPool(4)):
