@@ -275,6 +275,9 @@ def _make_pool(args: argparse.Namespace) -> Any:
         raise UsageError(
             f"--pool dask needs the extra pexen[dask]: pip install 'pexen[dask]' ({exc})"
         ) from None
+    except (OSError, TimeoutError) as exc:  # no cluster at --address, or none could start
+        where = f"at {args.address}" if args.address else "on this machine"
+        raise UsageError(f"--pool dask: no dask cluster {where}: {exc}") from None
 
 
 class _Interrupt:
