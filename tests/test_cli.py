@@ -511,6 +511,18 @@ def test_dask_pool_runs_the_suite(tmp_path):
     assert done.lines[-1].startswith("== 4 tasks: 4 passed in ")
 
 
+@pytest.mark.timeout(120)
+def test_dask_pool_at_an_address_nobody_serves_is_a_usage_error(tmp_path):
+    if not hasattr(pexen_pool, "DaskWorkerPool"):
+        pytest.skip("no DaskWorkerPool in this tree")
+    pytest.importorskip("distributed")
+    tree(tmp_path / "suite")
+    address = "tcp://127.0.0.1:9"  # the discard port: no dask scheduler there
+    done = pexen("run", "--pool", "dask", "--address", address, "suite", cwd=tmp_path)
+    assert done.returncode == 4, done
+    assert f"--pool dask: no dask cluster at {address}" in done.stderr
+
+
 # -- interruption --------------------------------------------------------------------
 
 
