@@ -131,6 +131,8 @@ def test_example_suite_in_a_pipe_prints_one_plain_line_per_task():
     tasks = done.lines[: len(SUITE_TASKS)]
     assert statuses(tasks) == SUITE_TASKS, done
     assert "AssertionError: round(2.5) gave 2" in done.stdout
+    timeout = "TaskTimeoutError: task testsuite/test_slow/test_mirror_download ran past its timeout"
+    assert f"{timeout} of 1.0 s; its process was killed" in done.stdout  # named by its callpath
     assert "WorkerLostError: the worker running the task died: its process exited with code 3" in (
         done.stdout
     )

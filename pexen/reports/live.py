@@ -80,8 +80,11 @@ def _message(res: TaskRes) -> str:
         and isinstance(exc.val.args[0], BaseException)
     ):  # a wrapped exception says more than its wrapper
         inner = exc.val.args[0]
-        return _one_line(f"{name}: {type(inner).__name__}: {inner}")
-    return _one_line(f"{name}: {exc.val}" if exc.val is not None else name)
+        text = f"{name}: {type(inner).__name__}: {inner}"
+    else:
+        text = f"{name}: {exc.val}" if exc.val is not None else name
+    # the scheduler's messages name the task by its repr: the display, by its name
+    return _one_line(text.replace(f"task {res.task!r}", f"task {task_name(res.task)}"))
 
 
 def _details(res: TaskRes) -> str:
