@@ -1,0 +1,1 @@
+"""Network tests: a subpackage (callpaths ``testsuite/net/...``)."""

@@ -1,0 +1,3 @@
+#!/bin/sh
+# hidden: never collected
+exit 1
