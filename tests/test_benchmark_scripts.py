@@ -1,4 +1,4 @@
-"""``python -m benchmarks.observer_overhead`` runs and prints its figures.
+"""The side benchmarks (``python -m benchmarks.X``) run and print their figures.
 
 The figures themselves are not judged: a test asserts no speed.
 """
@@ -14,20 +14,31 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.timeout(90)
-def test_observer_overhead_benchmark_runs():
+def _run_module(module: str, *args: str) -> str:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT), env.get("PYTHONPATH")] if p)
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.observer_overhead", "--n", "300", "--rounds", "2"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=80,
-    )
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=80,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
+    assert proc.stderr == ""
+    return proc.stdout
+
+
+@pytest.mark.timeout(90)
+def test_cancel_latency_benchmark_runs():
+    out = _run_module("benchmarks.cancel_latency", "--runs", "2")
+    assert re.fullmatch(
+        r"cancel \(gen\.close\(\) with 2 process tasks running\), 2 runs: "
+        r"median \d+\.\d ms, min \d+\.\d ms, max \d+\.\d ms\n",
+        out,
+    ), out
+
+
+@pytest.mark.timeout(90)
+def test_observer_overhead_benchmark_runs():
+    lines = _run_module("benchmarks.observer_overhead", "--n", "300", "--rounds", "2").splitlines()
     assert lines[0] == (
         "W1 at 300 tasks, ThreadWorkerPool(workers=2, spare=1), 2 rounds alternating; "
         "median wall time:"
@@ -39,4 +50,4 @@ def test_observer_overhead_benchmark_runs():
     for line, name in zip(lines[1:4], ["none", "no-op observer", "TraceReport"], strict=True):
         assert re.fullmatch(row.format(re.escape(name)), line), line
     assert re.fullmatch(r"  \(the trace file of the last TraceReport run: \d+\.\d\d MB\)", lines[4])
-    assert len(lines) == 5 and proc.stderr == ""
+    assert len(lines) == 5
