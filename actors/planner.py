@@ -292,7 +292,8 @@ class Planner(PassiveActor):
             for result in self._results:
                 post(result)
             self._results.clear()
-        self._maybe_end()
+        if self._phase is _RUNNING:
+            self._maybe_end()
         return None
 
     def _begin(self, message: Begin) -> None:

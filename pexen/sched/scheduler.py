@@ -100,7 +100,9 @@ class Sched:
         batch = list(new.values())
         # one reference priority for the whole set: the first task's
         # (a served task set's first task still there, else the batch's)
-        check_priorities(batch, next(iter(self._tasks.values()), batch[0]))
+        ref = next(iter(self._tasks.values()), batch[0])
+        if len(batch) > 1 or batch[0].priority is not ref.priority:  # else nothing to compare
+            check_priorities(batch, ref)
         if self._deps.is_open:
             self._deps.add_open(batch)  # raises, and keeps nothing of the batch
         else:
@@ -363,19 +365,21 @@ class Sched:
         The result is not kept in a local while the caller has it: once the
         caller drops it, nothing of the task is left.
         """
+        take, consumed, forget = engine.take, engine.consumed, engine.forget
         while True:
-            item = engine.take()
+            item = take()
             if type(item) is RunEnded:
                 return item
             with self._guard:
                 spec = self._tasks.pop(item.task, None)
                 if spec is not None:
-                    engine.forget(spec.tid)
-                    self._deps.forget(spec, _provided(item))
+                    forget(spec.tid)
+                    if spec.provides:  # what the dependency check keeps is by name
+                        self._deps.forget(spec, _provided(item))
             box = [item]
             del item, spec
             yield box.pop()  # the frame keeps no reference while the caller has it
-            engine.consumed()
+            consumed()
 
     def _observed_results(
         self, engine: Engine, fanout: _Fanout, serve: bool
