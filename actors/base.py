@@ -78,7 +78,8 @@ class PassiveActor:
         try:  # free and nothing queued: the common case, handled at once
             if not self._dead:
                 self._handle(message)
-            self._handle_queued()  # told by the handler meanwhile
+            if queue:
+                self._handle_queued()  # told by the handler meanwhile
         finally:
             lock.release()
         if queue:

@@ -257,17 +257,18 @@ class Planner(PassiveActor):
     # -- messages ----------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
+        # the two messages of every task first: each test costs a service's add
         if isinstance(message, TaskDone):
             self._task_done(message)
-        elif isinstance(message, BacklogDrained):
-            pass  # pump and check for the end below
-        elif isinstance(message, Begin):
-            self._begin(message)
         elif isinstance(message, AddTasks):
             if self._events is not None:
                 added = tuple(spec.func for spec in message.specs)
                 self._events.append(TasksAdded(added, time.monotonic()))
             self._add(message.specs, message.shared)
+        elif isinstance(message, BacklogDrained):
+            pass  # pump and check for the end below
+        elif isinstance(message, Begin):
+            self._begin(message)
         elif isinstance(message, WorkerLost):
             self._worker_lost(message)
         elif isinstance(message, StatusQuery):
@@ -291,7 +292,8 @@ class Planner(PassiveActor):
             for result in self._results:
                 post(result)
             self._results.clear()
-        self._maybe_end()
+        if self._phase is _RUNNING:
+            self._maybe_end()
         return None
 
     def _begin(self, message: Begin) -> None:
@@ -332,7 +334,9 @@ class Planner(PassiveActor):
     def _add(
         self, specs: tuple[TaskSpec, ...], shared: tuple[dict[str, Any], ...] | None = None
     ) -> None:
-        self._state.update(dict.fromkeys([spec.tid for spec in specs], _WAITING_DEPS))
+        state = self._state
+        for spec in specs:
+            state[spec.tid] = _WAITING_DEPS
         if shared is not None:
             for spec, start in zip(specs, shared, strict=True):
                 self._pending_shared[spec.tid] = start

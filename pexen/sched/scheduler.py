@@ -28,6 +28,9 @@ __all__ = ["DEFAULT_BACKLOG", "Sched"]
 #: How many results may wait for the caller before dispatch pauses.
 DEFAULT_BACKLOG = 1024
 
+#: A list of at most this many tasks is added without pausing the collector.
+_SMALL_BATCH = 16
+
 
 class Sched:
     """Runs tasks in parallel as their metadata allows.
@@ -74,36 +77,47 @@ class Sched:
         self._add_tasks(tasks)
 
     def _add_tasks(self, tasks: Iterable[Any]) -> None:
+        if type(tasks) is list and len(tasks) <= _SMALL_BATCH:
+            # a few tasks allocate too little for the collector to matter, and
+            # pausing it costs a service as much as the rest of a one-task add
+            with self._guard:
+                self._add_locked(tasks)
+            return
         with self._guard, gc_paused():
-            if self._stopped:
-                raise SchedulerError("This scheduler's serve() was stopped: it takes no more tasks")
-            new: dict[Any, TaskSpec] = {}
-            tid = self._next_tid
-            for task in tasks:
-                if task not in self._tasks and task not in new:
-                    new[task] = compile_task(task, tid)
-                    tid += 1
-            if not new:
-                return
-            batch = list(new.values())
-            # one reference priority for the whole set: the first task's
-            # (a served task set's first task still there, else the batch's)
-            check_priorities(batch, next(iter(self._tasks.values()), batch[0]))
-            if self._deps.is_open:
-                self._deps.add_open(batch)  # raises, and keeps nothing of the batch
-            else:
-                self._deps.add(batch)  # raises, and keeps nothing of the batch
-                for spec, name in self._deps.unrequired(batch):
-                    warnings.warn(
-                        f"Dep {name!r} provided by {spec.func}, but not required by any task",
-                        PexenWarning,
-                        stacklevel=3,  # the caller of Sched() or add_tasks()
-                    )
-            self._next_tid = tid
-            self._tasks.update(new)
-            if self._engine is not None:
-                # when the run just ended, the tasks wait for the next one
-                self._engine.add(batch)
+            self._add_locked(tasks)
+
+    def _add_locked(self, tasks: Iterable[Any]) -> None:
+        if self._stopped:
+            raise SchedulerError("This scheduler's serve() was stopped: it takes no more tasks")
+        new: dict[Any, TaskSpec] = {}
+        tid = self._next_tid
+        for task in tasks:
+            if task not in self._tasks and task not in new:
+                new[task] = compile_task(task, tid)
+                tid += 1
+        if not new:
+            return
+        batch = list(new.values())
+        # one reference priority for the whole set: the first task's
+        # (a served task set's first task still there, else the batch's)
+        ref = next(iter(self._tasks.values()), batch[0])
+        if len(batch) > 1 or batch[0].priority is not ref.priority:  # else nothing to compare
+            check_priorities(batch, ref)
+        if self._deps.is_open:
+            self._deps.add_open(batch)  # raises, and keeps nothing of the batch
+        else:
+            self._deps.add(batch)  # raises, and keeps nothing of the batch
+            for spec, name in self._deps.unrequired(batch):
+                warnings.warn(
+                    f"Dep {name!r} provided by {spec.func}, but not required by any task",
+                    PexenWarning,
+                    stacklevel=4,  # the caller of Sched() or add_tasks()
+                )
+        self._next_tid = tid
+        self._tasks.update(new)
+        if self._engine is not None:
+            # when the run just ended, the tasks wait for the next one
+            self._engine.add(batch)
 
     def add_shared(self, **shared: Any) -> None:
         """Preset keys of the shared dict every task starts with (a copy each)."""
@@ -351,19 +365,21 @@ class Sched:
         The result is not kept in a local while the caller has it: once the
         caller drops it, nothing of the task is left.
         """
+        take, consumed, forget = engine.take, engine.consumed, engine.forget
         while True:
-            item = engine.take()
+            item = take()
             if type(item) is RunEnded:
                 return item
             with self._guard:
                 spec = self._tasks.pop(item.task, None)
                 if spec is not None:
-                    engine.forget(spec.tid)
-                    self._deps.forget(spec, _provided(item))
+                    forget(spec.tid)
+                    if spec.provides:  # what the dependency check keeps is by name
+                        self._deps.forget(spec, _provided(item))
             box = [item]
             del item, spec
             yield box.pop()  # the frame keeps no reference while the caller has it
-            engine.consumed()
+            consumed()
 
     def _observed_results(
         self, engine: Engine, fanout: _Fanout, serve: bool

@@ -78,7 +78,7 @@ class DepChecker:
     def forget(self, spec: TaskSpec, provided: bool) -> None:
         """While open: ``spec`` finished (``provided``: its names are provided)."""
         live = self._live
-        if live is None:
+        if live is None or not spec.provides:
             return
         for name in spec.provides:
             tids = live.get(name)
@@ -100,6 +100,11 @@ class DepChecker:
         plus the not-yet-provided names reachable from its ``requires``).
         """
         batch = list(batch)
+        for spec in batch:
+            if spec.requires or spec.provides:
+                break
+        else:
+            return  # no names: nothing to keep, no cycle to close (a service's usual task)
         self._register(batch)
         cycle = self._cycle_from({name for spec in batch for name in spec.requires})
         if cycle:

@@ -42,6 +42,10 @@ class TaskTable(Sequence[TaskSpec]):
             if key.stop is not None or key.step is not None:
                 raise ValueError("a task table slices as table[start:] only")
             start = key.start or 0
+            last = self._next - 1
+            if start >= last:  # the newest entry, or none: what each addition checks
+                spec = self._specs.get(last) if start == last else None
+                return [] if spec is None else [spec]
             found = []
             for tid, spec in reversed(self._specs.items()):  # newest first: O(found)
                 if tid < start:
