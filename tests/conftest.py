@@ -13,7 +13,7 @@ import time
 
 import psutil
 import pytest
-from helpers import POOL_KINDS, new_pool
+from helpers import POOL_KINDS, SHARED_PROCESS_ROOTS, new_pool
 
 #: How long teardown waits for extra threads/processes to go, in seconds.
 LEAK_GRACE = 3.0
@@ -61,8 +61,21 @@ def _allowed_child(proc: psutil.Process, me: int) -> bool:
     return any(marker in cmd for marker in ALLOWED_PERSISTENT_CHILDREN)
 
 
+def _in_shared_cluster(proc: psutil.Process) -> bool:
+    """Whether ``proc`` is of a cluster a module fixture shares while it lives."""
+    if not SHARED_PROCESS_ROOTS:
+        return False
+    if proc.pid in SHARED_PROCESS_ROOTS:
+        return True
+    try:
+        return any(p.pid in SHARED_PROCESS_ROOTS for p in proc.parents())
+    except psutil.Error:
+        return False
+
+
 def child_processes(include_zombies: bool = True) -> dict[tuple[int, float], psutil.Process]:
-    """Descendants of this process, minus the tolerated stdlib services."""
+    """Descendants of this process, minus the tolerated stdlib services and
+    the processes of a cluster shared by a module's tests while it lives."""
     me = psutil.Process()
     try:
         procs = me.children(recursive=True)
@@ -70,7 +83,7 @@ def child_processes(include_zombies: bool = True) -> dict[tuple[int, float], psu
         return {}
     out = {}
     for proc in procs:
-        if _allowed_child(proc, me.pid):
+        if _allowed_child(proc, me.pid) or _in_shared_cluster(proc):
             continue
         if not include_zombies:
             try:
