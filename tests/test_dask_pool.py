@@ -14,6 +14,7 @@ import os
 import threading
 import time
 import traceback
+import warnings
 
 import psutil
 import pytest
@@ -326,7 +327,8 @@ def test_status_names_the_lane_and_its_cluster_worker(dask_pool, tmp_path):
         )
         lane = status.running[0].worker
         got["lane"] = lane
-        got["where"] = dask_pool.where(lane)
+        # sent is not yet running there: the scheduler may still hold it
+        got["where"] = wait_for(lambda: dask_pool.where(lane), what="its cluster worker")
         s.add_tasks([returning("late")])
         go.write_text("go")
 
@@ -342,7 +344,9 @@ def test_status_names_the_lane_and_its_cluster_worker(dask_pool, tmp_path):
 def test_serve_takes_tasks_over_time(dask_pool):
     s = sched.Sched()
     gen = s.serve(dask_pool)
-    s.add_tasks([returning("one", provides={"a"})])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "a" is required by a task added later
+        s.add_tasks([returning("one", provides={"a"})])
     names = []
     for res in gen:
         names.append(res.task.__name__)
@@ -351,6 +355,25 @@ def test_serve_takes_tasks_over_time(dask_pool):
         elif res.task.__name__ == "two":
             s.stop()
     assert names == ["one", "two"]
+
+
+def test_random_task_sets_on_the_cluster(dask_pool):
+    """The property test of tests/test_property.py, fewer and smaller examples."""
+    from hypothesis import given, settings
+    from test_property import PRESET, SETTINGS, check_run, make_task, task_specs
+
+    @settings(max_examples=12, **SETTINGS)
+    @given(specs=task_specs(max_tasks=25))
+    def check(specs):
+        tasks = [make_task(spec) for spec in specs]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # provides nobody requires: not tested here
+            s = sched.Sched(tasks)
+        s.add_shared(**PRESET)
+        results, messages = run_all(s, dask_pool)
+        check_run(specs, tasks, results, messages, sequential=False)
+
+    check()
 
 
 # -- own clusters: loopback, what is left, an existing cluster ----------------
