@@ -97,11 +97,16 @@ def child_processes(include_zombies: bool = True) -> dict[tuple[int, float], psu
     return out
 
 
+#: Threads of a pool a module fixture shares (its dask client's), while it lives.
+_SHARED_THREADS: set[threading.Thread] = set()
+
+
 def _live_threads() -> set[threading.Thread]:
     return {
         t
         for t in threading.enumerate()
         if t.is_alive()
+        and t not in _SHARED_THREADS
         and not (ALLOWED_PERSISTENT_THREADS and t.name.startswith(ALLOWED_PERSISTENT_THREADS))
     }
 
@@ -176,6 +181,53 @@ def no_leftovers(leak_snapshot: Snapshot):
             f"test left behind (after waiting {LEAK_GRACE:.0f} s):\n  " + "\n  ".join(left),
             pytrace=False,
         )
+
+
+def _cluster_left(pids: list[int]) -> list[int]:
+    """Those of ``pids`` still running (zombies count as gone)."""
+    left = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                left.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return left
+
+
+@pytest.fixture(scope="module")
+def shared_dask_pool():
+    """A DaskWorkerPool of two workers on one private cluster for a module.
+
+    Its processes are left to it by the leak check while it lives (their
+    roots are in ``SHARED_PROCESS_ROOTS``), as are its client's threads; once
+    it is closed, at the end of the module, none of them may be left. Never
+    for longer: a process pool forks only from a process without other
+    threads, and the client's thread is one.
+    """
+    pytest.importorskip("distributed")
+    from pexen.sched.pool import DaskWorkerPool
+
+    before = set(threading.enumerate())
+    pool = DaskWorkerPool(workers=2)
+    threads = set(threading.enumerate()) - before
+    _SHARED_THREADS.update(threads)
+    roots = pool._cluster.root_pids()
+    SHARED_PROCESS_ROOTS.update(roots)
+    spare = pool.spare
+    try:
+        yield pool
+        pool.spare = spare
+        pids = pool._cluster.pids()
+        pool.close()
+        deadline = time.monotonic() + LEAK_GRACE
+        while _cluster_left(pids) and time.monotonic() < deadline:
+            time.sleep(LEAK_STEP)
+        assert not _cluster_left(pids), "the shared cluster left processes behind"
+        assert not any(t.is_alive() for t in threads), "its client's threads are left"
+    finally:
+        SHARED_PROCESS_ROOTS.difference_update(roots)
+        _SHARED_THREADS.difference_update(threads)
 
 
 @pytest.fixture(params=POOL_KINDS)

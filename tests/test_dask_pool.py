@@ -1,11 +1,12 @@
 """DaskWorkerPool: pexen's rules on a real dask.distributed cluster (never a mock).
 
-Most tests share one private cluster of two single-thread workers (a module
-fixture: starting a cluster costs seconds); the tests of what a pool leaves
-behind, of loopback and of an existing cluster start their own. While the
-shared cluster lives, its processes and its client's thread are there
-before each test; once it is closed, the fixture checks nothing of it is
-left.
+Most tests share one private cluster of two single-thread workers
+(``shared_dask_pool`` in tests/conftest.py, one per module: starting a
+cluster costs seconds); the tests of what a pool leaves behind, of loopback
+and of other clusters start their own.
+While the shared cluster lives, the leak check leaves its processes and its
+client's threads to it; once it is closed, the fixture checks nothing of it
+is left.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import psutil
 import pytest
 from helpers import (
     HANG,
-    SHARED_PROCESS_ROOTS,
     by_task,
     end_messages,
     expected_end_messages,
@@ -53,20 +53,12 @@ def _cluster_gone(pids: list[int]) -> list[int]:
     return left
 
 
-@pytest.fixture(scope="module")
-def dask_pool():
-    """One private cluster of two workers for the tests of a module."""
-    pool = sched.pool.DaskWorkerPool(workers=2)
-    roots = pool._cluster.root_pids()
-    SHARED_PROCESS_ROOTS.update(roots)
-    try:
-        yield pool
-        pids = pool._cluster.pids()
-        pool.close()
-        wait_for(lambda: not _cluster_gone(pids), what="the cluster's processes to end")
-        assert not any(t.name == "IO loop" for t in threading.enumerate())
-    finally:
-        SHARED_PROCESS_ROOTS.difference_update(roots)
+@pytest.fixture
+def dask_pool(shared_dask_pool):
+    """The module's cluster of two workers (tests/conftest.py), with the pool's
+    own default ``spare``: its short tasks go in batches."""
+    shared_dask_pool.spare = 256 * shared_dask_pool.workers
+    return shared_dask_pool
 
 
 # -- the rules of a run ------------------------------------------------------
@@ -440,6 +432,60 @@ def test_an_existing_cluster_by_address_and_by_client():
             client.close()
     finally:
         cluster.close()
+
+
+def _tls_cluster(tmp_path, security):
+    """A scheduler and a worker speaking TLS only, started here: ``(address, procs)``."""
+    import json
+    import subprocess
+    import sys
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text(security.tls_ca_file)
+    key.write_text(security.tls_scheduler_key)
+    tls = ["--tls-ca-file", str(cert), "--tls-cert", str(cert), "--tls-key", str(key)]
+    info = tmp_path / "scheduler.json"
+    common = dict(cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--protocol", "tls",
+             "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file",
+             str(info), *tls],
+            **common,
+        )
+    ]  # fmt: skip
+    address = wait_for(
+        lambda: info.exists() and info.stat().st_size and json.loads(info.read_text())["address"],
+        what="the TLS scheduler",
+    )
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--host",
+             "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard", "--local-directory",
+             str(tmp_path), *tls],
+            **common,
+        )
+    )  # fmt: skip
+    return address, procs
+
+
+def test_a_tls_cluster_with_security(tmp_path):
+    from distributed.security import Security
+
+    security = Security.temporary()
+    address, procs = _tls_cluster(tmp_path, security)
+    try:
+        assert address.startswith("tls://127.0.0.1:")
+        with distributed.Client(address, security=security, set_as_default=False) as client:
+            client.wait_for_workers(1)
+        with sched.pool.DaskWorkerPool(address=address, security=security) as pool:
+            assert pool.workers == 1
+            results, _ = run_all(sched.Sched([returning("secure")]), pool)
+            assert [r.ret for r in results] == ["secure"]
+    finally:
+        for proc in procs:  # one process each (no nanny): nothing is orphaned
+            proc.kill()
+            proc.wait(timeout=20)
 
 
 def test_interpreter_exit_ends_the_private_cluster(tmp_path):

@@ -306,7 +306,7 @@ class DaskWorkerPool(_WorkerPool):
       process of the cluster worker running it is ended (its nanny starts a
       new one), as are those running tasks at a cancel: dask cannot stop a
       running task otherwise.
-    - ``spare`` (default ``32 * workers``): short tasks without locks go in
+    - ``spare`` (default ``256 * workers``): short tasks without locks go in
       batches of up to that many per cluster task, which is what makes the
       pool fast; a larger value trades priority precision for throughput.
 
@@ -354,7 +354,7 @@ class DaskWorkerPool(_WorkerPool):
         except BaseException:
             self._close_cluster()
             raise
-        super().__init__(workers=workers, spare=32 * workers if spare is None else spare)
+        super().__init__(workers=workers, spare=256 * workers if spare is None else spare)
         self.address: str = client.scheduler.address
 
     def __repr__(self) -> str:
