@@ -32,33 +32,30 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import os
 import pickle
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from types import CodeType
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from pexen.state.taskspec import TaskSpec
 from pexen.vocab.errors import WorkerLostError
-from pexen.vocab.results import ExceptionInfo
 
+from .daskwire import decode_outcome, end_worker_process, filename_of, run_unit
 from .messages import Outcome, RunEnded, RunTasks, TaskDone, WorkerLost
-from .taskrun import failure, run_task
+from .taskrun import failure
 from .watchdog import Watchdog, timeout_error
-from .wire import encode_outcome
 
 if TYPE_CHECKING:
     from distributed import Client
 
     from .workerset import FailureSink, Reporter, WorkerActor, WorkerSet
 
-__all__ = ["DaskLane", "DaskWorkerSet", "run_unit"]
+__all__ = ["DaskLane", "DaskWorkerSet"]
 
 log = logging.getLogger(__name__)
 
@@ -68,107 +65,9 @@ CHUNK = 512
 KILL_WAIT = 10.0
 
 _Item = tuple[TaskSpec, dict[str, Any]]
-_DYNAMIC = "<dynamic-code>"
-
-
-# -- on the cluster worker -------------------------------------------------
-
-
-def run_unit(blob: bytes) -> list[tuple[bytes, ...]]:
-    """Cluster worker: run the tasks of one unit in order; their encoded outcomes.
-
-    ``blob`` is the cloudpickled list of ``(spec, shared)``; each outcome is
-    what :func:`actors.wire.encode_outcome` makes of it (tracebacks through
-    tblib), as for a worker process.
-    """
-    from tblib import pickling_support
-
-    pickling_support.install()
-    items: list[tuple[TaskSpec, dict[str, Any], str | None]] = cloudpickle.loads(blob)
-    out = []
-    for spec, shared, filename in items:
-        if filename is not None:
-            _restore_filename(spec.func, filename)
-        outcome = run_task(spec, shared)
-        messages = encode_outcome(outcome, spec.func)
-        if outcome.excinfo is not None:
-            messages = _with_dynamic_classes(messages, outcome.excinfo)
-        out.append(messages)
-    return out
-
-
-def _with_dynamic_classes(messages: tuple[bytes, ...], excinfo: ExceptionInfo) -> tuple[bytes, ...]:
-    """A failure's messages, with what :mod:`pickle` could not send sent by cloudpickle.
-
-    An exception class defined in the caller's ``__main__`` came here by
-    value; pickle cannot name it on the way back (this ``__main__`` is
-    dask's), cloudpickle can, and the caller gets its own class back.
-    """
-    head = pickle.loads(messages[0])
-    fields = head[3]
-    if fields is None or all(
-        f is not None for f, v in zip(fields, excinfo, strict=True) if v is not None
-    ):
-        return messages
-    again = []
-    for data, value in zip(fields, excinfo, strict=True):
-        if data is None and value is not None:
-            with contextlib.suppress(Exception):
-                data = cloudpickle.dumps(value, pickle.HIGHEST_PROTOCOL)
-        again.append(data)
-    return (pickle.dumps((*head[:3], tuple(again), *head[4:]), pickle.HIGHEST_PROTOCOL),)
-
-
-def _restore_filename(func: Any, filename: str) -> None:
-    """Give a function cloudpickle sent by value its file back, for tracebacks.
-
-    cloudpickle names the file of such code ``<dynamic-code>``; a traceback
-    then shows neither the file nor its lines.
-    """
-    code = getattr(func, "__code__", None)
-    if isinstance(code, CodeType) and code.co_filename == _DYNAMIC:
-        with contextlib.suppress(Exception):
-            func.__code__ = _renamed(code, filename)
-
-
-def _renamed(code: CodeType, filename: str) -> CodeType:
-    consts = tuple(_renamed(c, filename) if isinstance(c, CodeType) else c for c in code.co_consts)
-    return code.replace(co_filename=filename, co_consts=consts)
-
-
-def _filename(func: Any) -> str | None:
-    code = getattr(func, "__code__", None)
-    return code.co_filename if isinstance(code, CodeType) else None
-
-
-async def _end_worker_process() -> None:
-    """Cluster worker: end this worker's process now (its nanny starts another).
-
-    A coroutine: dask runs only those without waiting for an answer, and
-    this one never answers.
-    """
-    os._exit(1)
 
 
 # -- in the scheduling process ---------------------------------------------
-
-
-def _loads_or_none(data: bytes | None) -> Any:
-    if data is None:
-        return None
-    try:
-        return pickle.loads(data)
-    except Exception:
-        return None
-
-
-def decode_outcome(messages: tuple[bytes, ...]) -> Outcome:
-    """The :class:`Outcome` :func:`actors.wire.encode_outcome` encoded as ``messages``."""
-    tid, ret, shared, fields, deps_ok, locks_ok, raw = pickle.loads(messages[0])
-    if raw:
-        ret = messages[1]
-    excinfo = None if fields is None else ExceptionInfo(*map(_loads_or_none, fields))
-    return Outcome(tid, ret, shared, excinfo, deps_ok, locks_ok)
 
 
 def _lost_error(exc: BaseException) -> WorkerLostError:
@@ -206,7 +105,8 @@ class DaskLane:
 
     Protocol: :meth:`tell` takes :class:`RunTasks` of its generation (others
     are dropped: their tasks were handed out again) and queues the tasks;
-    the set sends them to the cluster, a unit at a time, and reports their
+    the set sends them to the cluster (one unit out, and one more of short
+    tasks without locks or timeout), and reports their
     outcomes as :class:`TaskDone` with this index. Never blocks: sending
     is a message to the client's event loop.
     """
@@ -401,7 +301,7 @@ class DaskWorkerSet:
 
     @staticmethod
     def _dumps(items: list[_Item]) -> bytes:
-        sent = [(spec, shared, _filename(spec.func)) for spec, shared in items]
+        sent = [(spec, shared, filename_of(spec.func)) for spec, shared in items]
         return cloudpickle.dumps(sent, pickle.HIGHEST_PROTOCOL)
 
     # -- collecting (the collector thread) ---------------------------------
@@ -512,7 +412,7 @@ class DaskWorkerSet:
         if workers:
             log.info("dask pool: ending cluster workers %s to stop their tasks", workers)
             with contextlib.suppress(Exception):
-                client.run(_end_worker_process, workers=workers, wait=False)
+                client.run(end_worker_process, workers=workers, wait=False)
         with contextlib.suppress(Exception):
             client.cancel([unit.future for unit in units], force=True)
         if workers:
