@@ -1,4 +1,4 @@
-"""Run W1..W9 for pexen and its peers in one invocation and print one table.
+"""Run W1..W10 for pexen and its peers in one invocation and print one table.
 
 Every measurement runs in a fresh subprocess (``benchmarks/worker.py``);
 implementations alternate within each repetition (pexen, legacy, cf, dask,
@@ -151,10 +151,34 @@ WORKLOADS = {
             (2, 8),
             ("cf", "pipe"),
         ),
+        Workload(
+            "W10",
+            "throughput",
+            False,
+            "W1's shape on DaskWorkerPool, its private cluster of 2 single-thread "
+            "workers (cluster start not timed)",
+            (10000,),
+            (2000,),
+            (200,),
+            ("distributed",),
+        ),
+        Workload(
+            "W10-W5",
+            "throughput",
+            False,
+            "W5's shape on DaskWorkerPool (2 workers); checked: results, deps "
+            "order, no conflicting locks at once",
+            (2000,),
+            (500,),
+            (100,),
+            (),
+        ),
     )
 }
 
-ALL_PEERS = ("legacy", "cf", "dask", "pipe", "queue")
+ALL_PEERS = ("legacy", "cf", "dask", "distributed", "pipe", "queue")
+#: W10's workloads: they need dask.distributed (installed when absent)
+DISTRIBUTED_WORKLOADS = ("W10", "W10-W5")
 UNIT = {"throughput": "tasks/s", "latency": "us/hop", "cpu": "wall/ideal", "payload": "MB/s"}
 MB = 1 << 20  # W9's payloads and MB/s: MiB, as RSS MB
 # W9: the payload bytes of one run, the same at each of its sizes (n tasks of
@@ -195,6 +219,8 @@ def impl_label(impl: str, wl: Workload) -> str:
         return "ThreadPoolExecutor" if wl.threaded else "ProcessPoolExecutor"
     if impl == "dask":
         return "dask.threaded.get" if wl.threaded else "dask.multiprocessing.get"
+    if impl == "distributed":
+        return "distributed: submit + as_completed"
     if impl == "pipe":
         return "floor: mp.Pipe bytes" if wl.kind == "payload" else "floor: mp.Pipe RTT"
     if impl == "queue":
@@ -213,6 +239,7 @@ NOTES = {
     ("W4", "queue"): "put/get between two threads and back",
     ("W5", "cf"): "dispatch floor: same task count, deps and locks ignored",
     ("W5", "dask"): "same DAG, locks dropped (dask has none)",
+    ("W10", "distributed"): "client.submit per task, as_completed; same cluster shape",
     ("W6", "dask"): "spawn pool started inside get(), as pexen starts its own",
     ("W7", "pexen"): "serve(): a task added from the loop body per result; stop() after the last",
     ("W7", "cf"): "one submit per result (a done-callback hands it to the loop)",
@@ -499,6 +526,22 @@ def ensure_legacy(venv: Path, log) -> tuple[str | None, str | None]:
     return None, "legacy venv unavailable: pexen 0.0.3 not importable after install"
 
 
+def ensure_distributed(log) -> str | None:
+    """dask.distributed for W10, installed with pip when absent; ``None`` or why not."""
+    probe = [sys.executable, "-c", "import distributed; print(distributed.__version__)"]
+    r = subprocess.run(probe, capture_output=True, text=True, env=_env_for("distributed"))
+    if r.returncode == 0:
+        return None
+    log("installing dask[distributed] for W10 ...")
+    install = [sys.executable, "-m", "pip", "install", "--quiet", "dask[distributed]"]
+    r = subprocess.run(install, capture_output=True, text=True)
+    if r.returncode != 0:
+        lines = (r.stderr or r.stdout).strip().splitlines()
+        return f"dask.distributed unavailable: {(lines or ['?'])[-1][:200]}"
+    r = subprocess.run(probe, capture_output=True, text=True, env=_env_for("distributed"))
+    return None if r.returncode == 0 else "dask.distributed not importable after install"
+
+
 def dask_available() -> tuple[bool, str]:
     r = subprocess.run(
         [
@@ -741,6 +784,15 @@ def evaluate_targets(cells: list[Cell], excluded: dict[str, str] | None = None) 
     thr_ratio("W2", "legacy", 5, "W2@10k throughput pexen/legacy")
     thr_ratio("W2", "cf", 2, "W2@10k throughput pexen/ProcessPoolExecutor")
     thr_ratio("W3", "legacy", 100, "W3@10k throughput pexen/legacy")
+    thr_ratio("W10", "distributed", 5, "W10@10k throughput pexen/client.submit")
+    w10 = _pick(cells, "W10-W5", "pexen", None)
+    judge(
+        "W10 W5's shape completes, every rule kept",
+        1.0 if w10 is not None else None,
+        1.0,
+        ">=",
+        f"at {_fmt_n(w10.n)}" if w10 is not None else why("W10-W5", "pexen", None),
+    )
 
     px4 = _pick(cells, "W4", "pexen", None)
     for peer, bound, text in (
@@ -1124,7 +1176,7 @@ def plan_run(
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Run the pexen benchmarks (W1..W9) against their peers, one table.",
+        description="Run the pexen benchmarks (W1..W10) against their peers, one table.",
     )
     ap.add_argument(
         "--quick",
@@ -1147,11 +1199,13 @@ def parse_args(argv):
     ap.add_argument(
         "--no-legacy", action="store_true", help="leave out the legacy pexen 0.0.3 peer"
     )
-    ap.add_argument("--no-dask", action="store_true", help="leave out the dask peers")
+    ap.add_argument(
+        "--no-dask", action="store_true", help="leave out the dask peers, and W10 (dask's)"
+    )
     ap.add_argument(
         "--peers",
         default=None,
-        help="only these peers, comma-separated from legacy,cf,dask,pipe,queue "
+        help="only these peers, comma-separated from legacy,cf,dask,distributed,pipe,queue "
         "('none': pexen alone)",
     )
     ap.add_argument(
@@ -1298,6 +1352,16 @@ def _run(args, argv) -> int:
             skipped_lines.append(line)
             log(line)
 
+    if args.no_dask and any(w in args.only for w in DISTRIBUTED_WORKLOADS):
+        skipped_lines.append("W10: left out (--no-dask)")
+        args.only = [w for w in args.only if w not in DISTRIBUTED_WORKLOADS]
+    if any(w in args.only for w in DISTRIBUTED_WORKLOADS):
+        reason = ensure_distributed(log)
+        if reason:
+            log(reason)
+            skipped_lines.append(f"W10: skipped ({reason})")
+            args.only = [w for w in args.only if w not in DISTRIBUTED_WORKLOADS]
+
     iters = 0
     if "W6" in args.only:
         iters = calibrate_burn(0.005 if args.tiny else 0.05)
@@ -1409,7 +1473,10 @@ def _run(args, argv) -> int:
                 elif impl != "pexen":
                     dropped[impl] = f"skipped: it failed at {_fmt_n(n)} ({cell.reason})"
         order = {
-            impl: i for i, impl in enumerate(["pexen", "legacy", "cf", "dask", "pipe", "queue"])
+            impl: i
+            for i, impl in enumerate(
+                ["pexen", "legacy", "cf", "dask", "distributed", "pipe", "queue"]
+            )
         }
         wl_cells.sort(key=lambda c: (c.n, order.get(c.impl, 99)))
         add_ratios(wl_cells, wl)

@@ -65,7 +65,11 @@ THREADED = {
     "W7": True,
     "W8": False,
     "W9": False,
+    "W10": False,
+    "W10-W5": False,
 }
+#: W10: the graph each of its workloads has (W1's, W5's)
+SHAPE = {"W10": "W1", "W10-W5": "W5"}
 NO_SERVE = "this pexen has no Sched.serve()"
 
 
@@ -174,6 +178,7 @@ def build_graph(workload, n, seed):
 
     ``requires[i]`` holds the indices of the tasks that task ``i`` waits for.
     """
+    workload = SHAPE.get(workload, workload)
     requires = [()] * n
     claims = [()] * n
     uses = [()] * n
@@ -222,6 +227,8 @@ def run_pexen(workload, n, seed, iters, size=0):
 
     if workload == "W7":
         return serve_pexen(n)
+    if workload in SHAPE:
+        return run_pexen_dask(workload, n, seed)
     requires, claims, uses = build_graph(workload, n, seed)
     provided = _provided(requires)
     tasks = []
@@ -336,6 +343,173 @@ def _check(workload, n, order, rets, requires, out, size=0):
         bad = sum(1 for i in range(n) for k in requires[i] if pos[k] > pos[i])
         # a result yielded before the result of a task it required
         out["order_violations"] = bad
+
+
+# --------------------------------------------------------------------------
+# W10: dask.distributed, a private cluster of WORKERS single-thread workers
+# --------------------------------------------------------------------------
+def stamped(i):
+    """W10-W5: when the task ran, to check afterwards that its locks held."""
+    t0 = time.monotonic_ns()
+    t1 = time.monotonic_ns()
+    return (i, t0, t1)
+
+
+def make_stamped(i):
+    def task():
+        return stamped(i)
+
+    return task
+
+
+def run_pexen_dask(workload, n, seed):
+    """W10: DaskWorkerPool on its private cluster; its start is not timed.
+
+    W10-W5 checks every rule afterwards: each result once, no task before
+    one it requires, and no two tasks whose locks conflict running at once
+    (tasks return when they ran, on this machine's monotonic clock).
+    """
+    from pexen.sched import Sched, meta
+    from pexen.sched import pool as ppool
+
+    requires, claims, uses = build_graph(workload, n, seed)
+    provided = _provided(requires)
+    tasks = []
+    for i in range(n):
+        task = make_stamped(i) if workload == "W10-W5" else make_noop(i)
+        fields = {}
+        if requires[i]:
+            fields["requires"] = [f"p{k}" for k in requires[i]]
+        if i in provided:
+            fields["provides"] = [f"p{i}"]
+        if claims[i]:
+            fields["claims"] = list(claims[i])
+        if uses[i]:
+            fields["uses"] = list(uses[i])
+        if fields:
+            meta.assign_val(task, **fields)
+        tasks.append(task)
+    index = {id(t): i for i, t in enumerate(tasks)}
+    order, rets, failures = [], [], []
+    t_start = time.perf_counter()
+    with ppool.DaskWorkerPool(WORKERS) as pool:
+        out = {"cluster_start_s": time.perf_counter() - t_start, "spare": pool.spare}
+        t0 = time.perf_counter()
+        for res in Sched(tasks).run(pool):
+            order.append(index.get(id(res.task), -1))
+            rets.append(res.ret)
+            if res.excinfo is not None and len(failures) < 3:
+                failures.append(f"{res.excinfo.type!r}: {res.excinfo.val!r}")
+        out["wall_s"] = time.perf_counter() - t0
+    if failures:
+        raise RuntimeError(f"tasks failed: {failures}")
+    spans = None
+    if workload == "W10-W5":
+        spans = {i: (t0, t1) for i, t0, t1 in rets}
+        rets = [r[0] for r in rets]
+    _check(workload, n, order, rets, requires, out)
+    if spans is not None:
+        out["lock_violations"] = _lock_violations(spans, claims, uses)
+        if out["order_violations"] or out["lock_violations"]:
+            raise RuntimeError(f"rules broken: {out}")
+    return out
+
+
+def _lock_violations(spans, claims, uses):
+    """Pairs of tasks that ran at once though one claims what the other holds."""
+    holders = {}
+    for i, (t0, t1) in spans.items():
+        for name in claims[i]:
+            holders.setdefault(name, []).append((t0, t1, True))
+        for name in uses[i]:
+            holders.setdefault(name, []).append((t0, t1, False))
+    bad = 0
+    for held in holders.values():
+        held.sort()
+        # sweep: a claim overlaps anything that starts before it ends, and
+        # anything still running when it starts
+        for k, (_t0, t1, claim) in enumerate(held):
+            for u0, _u1, other in held[k + 1 :]:
+                if u0 >= t1:
+                    break
+                if claim or other:
+                    bad += 1
+    return bad
+
+
+def start_cluster(workers):
+    """A dask scheduler and ``workers`` single-thread workers, as the pool starts
+    its own (``dask`` command-line processes on loopback) but with dask's own
+    configuration; returns ``(address, stop)``."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="bench-dask-")
+    path = os.path.join(tmp, "scheduler.json")
+    log = open(os.path.join(tmp, "log"), "wb")  # noqa: SIM115
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+             "--port", "0", "--dashboard-address", "127.0.0.1:0", "--scheduler-file", path],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=tmp,
+        )
+    ]  # fmt: skip
+    deadline = time.monotonic() + 60
+    address = None
+    while address is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError, KeyError), open(path) as f:
+            address = json.load(f)["address"]
+        time.sleep(0.02)
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1",
+             "--nworkers", str(workers), "--nthreads", "1", "--dashboard-address",
+             "127.0.0.1:0", "--local-directory", tmp, "--memory-limit", "0"],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=tmp,
+        )
+    )  # fmt: skip
+
+    def stop():
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    return address, stop
+
+
+def run_distributed(workload, n, seed, iters, size=0):
+    """W10's peer: ``client.submit`` per task and ``as_completed``, on a cluster
+    of the same size started the same way; its start is not timed."""
+    if workload != "W10":
+        raise ValueError(f"the distributed peer runs W10 only, not {workload}")
+    import distributed
+    from distributed import Client, as_completed
+
+    t_start = time.perf_counter()
+    address, stop = start_cluster(WORKERS)
+    try:
+        with Client(address, set_as_default=False) as client:
+            client.wait_for_workers(WORKERS)
+            out = {"cluster_start_s": time.perf_counter() - t_start}
+            t0 = time.perf_counter()
+            futures = [client.submit(noop, i, pure=False) for i in range(n)]
+            rets = sorted(f.result() for f in as_completed(futures, loop=client.loop))
+            out["wall_s"] = time.perf_counter() - t0
+    finally:
+        stop()
+    if rets != list(range(n)):
+        raise RuntimeError("results do not match the tasks' indices")
+    out["distributed_version"] = distributed.__version__
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -580,6 +754,7 @@ IMPLS = {
     "pexen": run_pexen,
     "cf": run_cf,
     "dask": run_dask,
+    "distributed": run_distributed,
     "pipe": run_pipe,
     "queue": run_queue,
 }

@@ -13,7 +13,7 @@ import time
 
 import psutil
 import pytest
-from helpers import POOL_KINDS, new_pool
+from helpers import POOL_KINDS, SHARED_PROCESS_ROOTS, new_pool
 
 #: How long teardown waits for extra threads/processes to go, in seconds.
 LEAK_GRACE = 3.0
@@ -61,8 +61,21 @@ def _allowed_child(proc: psutil.Process, me: int) -> bool:
     return any(marker in cmd for marker in ALLOWED_PERSISTENT_CHILDREN)
 
 
+def _in_shared_cluster(proc: psutil.Process) -> bool:
+    """Whether ``proc`` is of a cluster a module fixture shares while it lives."""
+    if not SHARED_PROCESS_ROOTS:
+        return False
+    if proc.pid in SHARED_PROCESS_ROOTS:
+        return True
+    try:
+        return any(p.pid in SHARED_PROCESS_ROOTS for p in proc.parents())
+    except psutil.Error:
+        return False
+
+
 def child_processes(include_zombies: bool = True) -> dict[tuple[int, float], psutil.Process]:
-    """Descendants of this process, minus the tolerated stdlib services."""
+    """Descendants of this process, minus the tolerated stdlib services and
+    the processes of a cluster shared by a module's tests while it lives."""
     me = psutil.Process()
     try:
         procs = me.children(recursive=True)
@@ -70,7 +83,7 @@ def child_processes(include_zombies: bool = True) -> dict[tuple[int, float], psu
         return {}
     out = {}
     for proc in procs:
-        if _allowed_child(proc, me.pid):
+        if _allowed_child(proc, me.pid) or _in_shared_cluster(proc):
             continue
         if not include_zombies:
             try:
@@ -84,11 +97,16 @@ def child_processes(include_zombies: bool = True) -> dict[tuple[int, float], psu
     return out
 
 
+#: Threads of a pool a module fixture shares (its dask client's), while it lives.
+_SHARED_THREADS: set[threading.Thread] = set()
+
+
 def _live_threads() -> set[threading.Thread]:
     return {
         t
         for t in threading.enumerate()
         if t.is_alive()
+        and t not in _SHARED_THREADS
         and not (ALLOWED_PERSISTENT_THREADS and t.name.startswith(ALLOWED_PERSISTENT_THREADS))
     }
 
@@ -163,6 +181,53 @@ def no_leftovers(leak_snapshot: Snapshot):
             f"test left behind (after waiting {LEAK_GRACE:.0f} s):\n  " + "\n  ".join(left),
             pytrace=False,
         )
+
+
+def _cluster_left(pids: list[int]) -> list[int]:
+    """Those of ``pids`` still running (zombies count as gone)."""
+    left = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                left.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return left
+
+
+@pytest.fixture(scope="module")
+def shared_dask_pool():
+    """A DaskWorkerPool of two workers on one private cluster for a module.
+
+    Its processes are left to it by the leak check while it lives (their
+    roots are in ``SHARED_PROCESS_ROOTS``), as are its client's threads; once
+    it is closed, at the end of the module, none of them may be left. Never
+    for longer: a process pool forks only from a process without other
+    threads, and the client's thread is one.
+    """
+    pytest.importorskip("distributed")
+    from pexen.sched.pool import DaskWorkerPool
+
+    before = set(threading.enumerate())
+    pool = DaskWorkerPool(workers=2)
+    threads = set(threading.enumerate()) - before
+    _SHARED_THREADS.update(threads)
+    roots = pool._cluster.root_pids()
+    SHARED_PROCESS_ROOTS.update(roots)
+    spare = pool.spare
+    try:
+        yield pool
+        pool.spare = spare
+        pids = pool._cluster.pids()
+        pool.close()
+        deadline = time.monotonic() + LEAK_GRACE
+        while _cluster_left(pids) and time.monotonic() < deadline:
+            time.sleep(LEAK_STEP)
+        assert not _cluster_left(pids), "the shared cluster left processes behind"
+        assert not any(t.is_alive() for t in threads), "its client's threads are left"
+    finally:
+        SHARED_PROCESS_ROOTS.difference_update(roots)
+        _SHARED_THREADS.difference_update(threads)
 
 
 @pytest.fixture(params=POOL_KINDS)

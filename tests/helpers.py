@@ -247,3 +247,11 @@ def ending_blocker(name: str, ev: Any, ended: list[str], **fields: Any) -> Any:
 
     kwargs = {**fields.pop("kwargs", {}), "ev": ev}
     return tagged(name, task, kwargs=kwargs, **fields)
+
+
+#: Pids of the processes of a cluster that a module's tests share (a module
+#: fixture of tests/test_dask_*.py adds them while the cluster lives, and
+#: removes them once it is closed and gone). Their descendants belong to
+#: that fixture, not to a test: the leak check of each test leaves them
+#: alone, also those started meanwhile (a worker a nanny restarts).
+SHARED_PROCESS_ROOTS: set[int] = set()

@@ -429,3 +429,36 @@ def test_summarize_a_skipped_run():
     assert (cell.status, cell.reason, cell.metric) == ("skipped", "skipped: it cannot", None)
     res = h.RunResult("W7", "pexen", 100, 0, ok=False, status="error", error="boom")
     assert h.summarize(h.WORKLOADS["W7"], 100, "pexen", [res]).status == "error"
+
+
+def test_w10_runs_on_the_dask_pool_and_its_peer(tmp_path):
+    pytest.importorskip("distributed")
+    out = tmp_path / "w10.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--tiny",
+            "--only",
+            "W10,W10-W5",
+            "--no-legacy",
+            "--reps",
+            "1",
+            "--json",
+            str(out),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    ok = {(c["workload"], c["impl"]) for c in doc["results"] if c["status"] == "ok"}
+    assert ok == {("W10", "pexen"), ("W10", "distributed"), ("W10-W5", "pexen")}, doc["results"]
+    (rules,) = [r["record"] for r in doc["runs"] if r["workload"] == "W10-W5"]
+    assert (rules["order_violations"], rules["lock_violations"]) == (0, 0)
+    targets = {t["text"]: t for t in doc["targets"]}
+    assert targets["W10 W5's shape completes, every rule kept"]["status"] == "met"
+    assert targets["W10@10k throughput pexen/client.submit"]["measured"] is not None

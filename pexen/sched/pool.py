@@ -1,16 +1,20 @@
 """Worker pools: where tasks run.
 
 :class:`ThreadWorkerPool` runs tasks in threads of the scheduler's process;
-:class:`ProcessWorkerPool` in worker processes. Either is given to
+:class:`ProcessWorkerPool` in worker processes; :class:`DaskWorkerPool` on a
+dask.distributed cluster (the extra ``pexen[dask]``). Any is given to
 :meth:`pexen.sched.Sched.run`, or used on its own through the standalone API
 (``register``, ``start``, ``submit``, ``iter_results``, ``shutdown``).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import os
 import sys
 import threading
+import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -22,7 +26,7 @@ from pexen.state.taskspec import TaskSpec, compile_task
 from pexen.vocab.errors import SchedulerError
 from pexen.vocab.results import TaskRes
 
-__all__ = ["PoolError", "ProcessWorkerPool", "ThreadWorkerPool"]
+__all__ = ["DaskWorkerPool", "PoolError", "ProcessWorkerPool", "ThreadWorkerPool"]
 
 #: a standalone session never pauses its workers for results not taken yet
 #: (as in the legacy; the caller throttles with full())
@@ -273,3 +277,164 @@ class ProcessWorkerPool(_WorkerPool):
 
     def _worker_set(self, table: Sequence[TaskSpec], cancelled: threading.Event) -> WorkerSet:
         return ProcessWorkerSet(self.workers, table)
+
+
+class DaskWorkerPool(_WorkerPool):
+    """Runs tasks on a dask.distributed cluster; the rules stay in this process.
+
+    The planner and the lock manager run here, as with the other pools: a
+    task is sent to the cluster once its requirements are met and its locks
+    granted, so no cluster worker ever waits on a lock. Tasks and their
+    shared dicts travel with cloudpickle; what a task returns or leaves in
+    ``shared`` must pickle with the standard :mod:`pickle`, and exceptions
+    come back with their tracebacks, as from a :class:`ProcessWorkerPool`.
+
+    - No ``address``/``client``: a private cluster is started on this machine,
+      a dask scheduler and ``workers`` worker processes of one thread each
+      (default ``os.cpu_count()``), started as ``dask`` command-line
+      processes (a script without a main guard works), listening on loopback
+      only, dashboards included. :meth:`close` stops it, as does leaving
+      ``with DaskWorkerPool() as pool:`` and interpreter exit.
+    - ``address`` (``"tcp://host:port"``, ``"tls://..."``) or ``client``: an
+      existing cluster (pexen must be importable on its workers). ``workers``
+      is then how many tasks run at once (default: the cluster's threads).
+      ``security`` (a :class:`distributed.security.Security`) goes to dask.
+      A client given is the caller's: :meth:`close` leaves it open.
+    - A task whose cluster worker dies fails with
+      :class:`~pexen.sched.WorkerLostError` naming the worker. A task over its
+      timeout fails with :class:`~pexen.sched.TaskTimeoutError`, and the
+      process of the cluster worker running it is ended (its nanny starts a
+      new one), as are those running tasks at a cancel: dask cannot stop a
+      running task otherwise.
+    - ``spare`` (default ``256 * workers``): short tasks without locks go in
+      batches of up to that many per cluster task, which is what makes the
+      pool fast; a larger value trades priority precision for throughput.
+
+    ``Sched.status()`` names the lane (``0..workers-1``) running each task;
+    :meth:`where` tells which cluster worker runs a lane's task now.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        address: str | None = None,
+        client: Any = None,
+        spare: int | None = None,
+        security: Any = None,
+    ) -> None:
+        try:
+            from distributed import Client
+        except ImportError as exc:  # pragma: no cover - the extra is missing
+            raise ImportError("DaskWorkerPool needs dask.distributed: pexen[dask]") from exc
+        from actors.daskcluster import PrivateCluster
+
+        _close_at_exit(self)
+        if address is not None and client is not None:
+            raise ValueError("give address= or client=, not both")
+        if workers is not None and (
+            not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
+        ):
+            raise ValueError(f"workers must be a positive int, not {workers!r}")
+        self._cluster: PrivateCluster | None = None
+        self._own_client = client is None
+        if client is None and address is None:
+            workers = workers or os.cpu_count() or 1
+            self._cluster = PrivateCluster(workers)
+            address = self._cluster.address
+        try:
+            if client is None:
+                client = Client(address, security=security, set_as_default=False)
+            self._client = client
+            if self._cluster is not None:
+                client.wait_for_workers(workers, timeout=60)
+            if workers is None:
+                info = client.scheduler_info(n_workers=-1)
+                workers = sum(w.get("nthreads", 1) for w in info["workers"].values()) or 1
+        except BaseException:
+            self._close_cluster()
+            raise
+        super().__init__(workers=workers, spare=256 * workers if spare is None else spare)
+        self.address: str = client.scheduler.address
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}(workers={self.workers}, spare={self.spare}, address={self.address!r})"
+
+    def _worker_set(self, table: Sequence[TaskSpec], cancelled: threading.Event) -> WorkerSet:
+        from actors.daskpool import DaskWorkerSet
+
+        if self._client is None:
+            raise PoolError("The pool is closed")
+        self._last_set = DaskWorkerSet(self._client, self.workers, table, cancelled)
+        return self._last_set
+
+    def _unregistered(self, run: _Session, task: Any) -> TaskSpec:
+        # Tasks travel to the cluster with their spec: no registration needed.
+        spec = run.compiled.get(task)
+        if spec is None:
+            spec = run.compiled[task] = compile_task(task, 0)
+        return spec
+
+    @property
+    def client(self) -> Any:
+        """The :class:`distributed.Client` the pool submits with."""
+        return self._client
+
+    def where(self, lane: int) -> str | None:
+        """The address of the cluster worker running lane ``lane``'s task now, if any."""
+        workers = getattr(self, "_last_set", None)
+        return None if workers is None else workers.where(lane)
+
+    def close(self) -> None:
+        """Stop a run going on, close the client (if pexen's) and the private cluster."""
+        if self._run is not None:
+            self._run.close(kill=True)
+            self._run = None
+        client, self._client = self._client, None
+        if client is not None and self._own_client:
+            with contextlib.suppress(Exception):
+                client.close()
+        self._close_cluster()
+
+    def _close_cluster(self) -> None:
+        cluster, self._cluster = self._cluster, None
+        if cluster is not None:
+            cluster.close()
+
+    def __enter__(self) -> DaskWorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if sys.is_finalizing():
+            return  # dask's event loop is gone; the exit hook closed the pool
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+_open_dask_pools: weakref.WeakSet[DaskWorkerPool] = weakref.WeakSet()
+_exit_hook = False
+
+
+def _close_at_exit(pool: DaskWorkerPool) -> None:
+    """Close ``pool`` at interpreter exit, if it is still open then.
+
+    The hook is registered after dask.distributed was imported, so it runs
+    before dask's own exit hooks: the client closes while its event loop and
+    the cluster are still there.
+    """
+    global _exit_hook
+    if not _exit_hook:
+        atexit.register(_close_open_dask_pools)
+        _exit_hook = True
+    _open_dask_pools.add(pool)
+
+
+def _close_open_dask_pools() -> None:
+    for pool in list(_open_dask_pools):
+        with contextlib.suppress(Exception):
+            pool.close()
+    _open_dask_pools.clear()
