@@ -124,6 +124,20 @@ def test_a_large_message_is_read_in_place_and_those_after_it_follow(pair):
     assert isinstance(got[1], mmap.mmap)  # the buffer it was read into, not a copy
 
 
+def test_a_large_message_can_be_read_into_a_bytes_object_of_its_own(pair):
+    a, b = pair
+    big = bytes(range(256)) * 12_000  # 3 MB, over the in-place threshold
+    data = frame(b"small") + frame(big) + frame(b"after")
+    reader = FrameReader(b.fileno(), into_bytes=True)
+    with _sending(a, data):
+        got = _read_messages(reader, b, 3)
+    assert got == [b"small", big, b"after"]
+    assert type(got[1]) is bytes
+    # a plain immutable bytes object: it hashes and compares as its copy does
+    assert hash(got[1]) == hash(bytes(bytearray(big)))
+    assert {got[1]: 1}[big] == 1
+
+
 def test_a_large_message_whose_long_header_arrives_in_pieces(pair):
     a, b = pair
     big = b"y" * (3 << 20)
