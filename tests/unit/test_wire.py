@@ -218,3 +218,27 @@ def test_a_failure_crosses_in_one_message():
         _outcome(4, None, excinfo=ExceptionInfo(ValueError, err, None)), None
     )
     assert isinstance(message, bytes)
+
+
+def test_large_bytes_still_arrive_as_bytes_without_the_c_api(pair, monkeypatch):
+    # an interpreter without PyBytes_FromStringAndSize: read into a mapping,
+    # then copied into bytes
+    import select
+
+    import actors.wire
+    from actors.wire import OutcomeReader, encode_outcome
+
+    monkeypatch.setattr(actors.wire, "_bytes_new", None)
+    a, b = pair
+    big = bytes(range(256)) * 8192  # 2 MB
+    messages = encode_outcome(_outcome(5, big), None)
+    reader = OutcomeReader(b.fileno())
+    got: list = []
+    with _sending(a, *(frame(m) for m in messages)):
+        while not got:
+            select.select([b], [], [], 20)
+            more = reader.read()
+            assert more is not None
+            got += more
+    [outcome] = got
+    assert type(outcome.ret) is bytes and outcome.ret == big
