@@ -13,6 +13,7 @@ import dataclasses
 import mmap
 import os
 import pickle
+import socket
 import struct
 from typing import Any
 
@@ -21,7 +22,7 @@ from pexen.vocab.results import ExceptionInfo
 from .messages import Outcome
 from .taskrun import failure
 
-__all__ = ["FrameReader", "OutcomeReader", "encode_outcome", "frame"]
+__all__ = ["FrameReader", "OutcomeReader", "encode_outcome", "frame", "send_message"]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
@@ -78,6 +79,20 @@ def frame(data: bytes) -> bytes:
     if len(data) > _SHORT_MAX:
         return _SHORT.pack(-1) + _LONG.pack(len(data)) + data
     return _SHORT.pack(len(data)) + data
+
+
+def send_message(sock: socket.socket, data: bytes) -> None:
+    """Send ``data`` framed as :func:`frame` does, blocking until it is sent.
+
+    A large message is sent after its header, not copied into one buffer
+    with it (:meth:`Connection.send_bytes` does the same).
+    """
+    if len(data) <= _BIG:
+        sock.sendall(frame(data))
+        return
+    size = len(data)
+    sock.sendall(_SHORT.pack(-1) + _LONG.pack(size) if size > _SHORT_MAX else _SHORT.pack(size))
+    sock.sendall(data)
 
 
 class FrameReader:
