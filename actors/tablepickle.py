@@ -9,7 +9,10 @@ code object by cloudpickle and every later one as a clone of it: the first
 one (a memo reference), its defaults, its cells' contents and its
 ``__dict__``. A function that differs from the first one in anything else
 (its globals, names, module, docstring, annotations) is pickled by
-cloudpickle, as is everything that is not a function.
+cloudpickle, as is everything that is not a function. A clone whose
+defaults and cells hold only plain values (numbers, strings, bytes, None)
+is rebuilt in one call; any other is made first and filled in once
+memoized, so that a closure that refers to itself comes back whole.
 
 What the clone loses is what cloudpickle loses too: cells are rebuilt with
 their contents (two closures sharing one cell get a cell each).
@@ -59,7 +62,16 @@ class _TablePickler(cloudpickle.Pickler):
         cells = None
         if obj.__closure__ is not None:
             cells = tuple(_contents(cell) for cell in obj.__closure__)
-        state = (obj.__defaults__, obj.__kwdefaults__, cells, obj.__dict__ or None)
+        defaults = obj.__defaults__
+        if (
+            obj.__kwdefaults__ is None
+            and not obj.__dict__
+            and (cells is None or _atomic(cells))
+            and (defaults is None or _atomic(defaults))
+        ):
+            # nothing in it can refer back to the clone: made in one call
+            return (_clone_with, (first, defaults, cells))
+        state = (defaults, obj.__kwdefaults__, cells, obj.__dict__ or None)
         # the state is set once the clone is memoized: a closure over itself works
         return (_clone, (first,), state, None, None, _fill)
 
@@ -73,6 +85,29 @@ def _same_but_cells(func: types.FunctionType, first: types.FunctionType) -> bool
         and func.__doc__ == first.__doc__
         and func.__annotations__ == first.__annotations__
     )
+
+
+_ATOMS = frozenset((int, str, float, bool, bytes, type(None)))
+
+
+def _atomic(values: tuple[Any, ...]) -> bool:
+    """Whether none of ``values`` can hold a reference (to the clone, say)."""
+    return all(type(v) in _ATOMS for v in values)
+
+
+def _clone_with(
+    first: types.FunctionType, defaults: tuple[Any, ...] | None, cells: tuple[Any, ...] | None
+) -> types.FunctionType:
+    """A clone of ``first`` with these defaults and cell contents, at once
+    (the common case, half the load time of :func:`_clone` and :func:`_fill`)."""
+    closure = None if cells is None else tuple(map(types.CellType, cells))
+    func = types.FunctionType(first.__code__, first.__globals__, first.__name__, defaults, closure)
+    func.__qualname__ = first.__qualname__
+    func.__module__ = first.__module__
+    func.__doc__ = first.__doc__
+    if first.__annotations__:
+        func.__annotations__ = dict(first.__annotations__)
+    return func
 
 
 def _contents(cell: types.CellType) -> Any:

@@ -8,10 +8,12 @@ does, and whatever cannot arrives as ``None``.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import mmap
 import os
 import pickle
+import socket
 import struct
 from typing import Any
 
@@ -20,7 +22,7 @@ from pexen.vocab.results import ExceptionInfo
 from .messages import Outcome
 from .taskrun import failure
 
-__all__ = ["FrameReader", "OutcomeReader", "encode_outcome", "frame"]
+__all__ = ["FrameReader", "OutcomeReader", "encode_outcome", "frame", "send_message"]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
@@ -41,12 +43,56 @@ Message = bytes | bytearray | mmap.mmap
 #: Messages larger than this are read into a buffer of their own size.
 _BIG = 1 << 20
 
+_bytes_new: Any
+_bytes_data: Any
+try:  # the C API that makes a bytes object to be filled in (CPython)
+    _capi = ctypes.PyDLL(None)  # our own handle: ctypes.pythonapi's types are everyone's
+    _bytes_new = _capi.PyBytes_FromStringAndSize
+    _bytes_new.restype = ctypes.py_object
+    _bytes_new.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t)
+    _bytes_data = _capi.PyBytes_AsString
+    _bytes_data.restype = ctypes.c_void_p
+    _bytes_data.argtypes = (ctypes.py_object,)
+except (AttributeError, OSError):  # another interpreter: large bytes are copied once more
+    _bytes_new = _bytes_data = None
+
+
+def _unfilled_bytes(size: int) -> tuple[bytes, memoryview] | None:
+    """A new ``bytes`` object of ``size`` bytes not yet filled in, and a
+    writable view of its contents; ``None`` where that cannot be had.
+
+    What C code does to build a bytes object (``PyBytes_FromStringAndSize``
+    with no source): the object is filled in before anything else sees it,
+    and its hash is computed only when first asked for, so it is a plain
+    immutable ``bytes`` from then on. ``size`` must be over 1 (smaller ones
+    are shared singletons).
+    """
+    if _bytes_new is None or _bytes_data is None or size < 2:
+        return None
+    obj = _bytes_new(None, size)
+    contents = (ctypes.c_char * size).from_address(_bytes_data(obj))
+    return obj, memoryview(contents).cast("B")
+
 
 def frame(data: bytes) -> bytes:
     """``data`` with the header :meth:`Connection.recv_bytes` expects."""
     if len(data) > _SHORT_MAX:
         return _SHORT.pack(-1) + _LONG.pack(len(data)) + data
     return _SHORT.pack(len(data)) + data
+
+
+def send_message(sock: socket.socket, data: bytes) -> None:
+    """Send ``data`` framed as :func:`frame` does, blocking until it is sent.
+
+    A large message is sent after its header, not copied into one buffer
+    with it (:meth:`Connection.send_bytes` does the same).
+    """
+    if len(data) <= _BIG:
+        sock.sendall(frame(data))
+        return
+    size = len(data)
+    sock.sendall(_SHORT.pack(-1) + _LONG.pack(size) if size > _SHORT_MAX else _SHORT.pack(size))
+    sock.sendall(data)
 
 
 class FrameReader:
@@ -64,12 +110,19 @@ class FrameReader:
     ``mmap`` whose pages the kernel makes at once, where a ``bytearray``
     would be zero-filled first and fault each page in (23 ms for 32 MB here,
     against 12 ms).
+
+    With ``into_bytes``, a large message is read into a new ``bytes`` object
+    instead (:func:`_unfilled_bytes`), for a reader that wants the message
+    itself as ``bytes``: no copy after the read, and no second buffer of its
+    size while it is made (a 256 MB return value took one 256 MB buffer, not
+    two, and half the CPU time of reading into a mapping and copying that).
     """
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, *, into_bytes: bool = False) -> None:
         self._fd = fd
+        self._into_bytes = into_bytes
         self._buf = bytearray()  # small messages, and headers, not yet complete
-        self._big: mmap.mmap | None = None  # the body of a large message, filling
+        self._big: Message | None = None  # the body of a large message, filling
         self._view: memoryview | None = None  # the part of _big still to fill
 
     def read(self) -> list[Message] | None:
@@ -102,16 +155,23 @@ class FrameReader:
                     start = body + size
                     continue
                 if size > _BIG:  # read the rest of it in place
-                    big = mmap.mmap(-1, size, flags=_POPULATED)
                     have = end - body
-                    big[:have] = view[body:end]
-                    self._big, self._view = big, memoryview(big)[have:]
+                    self._big, into = self._buffer(size)
+                    into[:have] = view[body:end]
+                    self._view = into[have:]
                     start = end
                 break
         finally:
             view.release()
         del buf[:start]
         return messages
+
+    def _buffer(self, size: int) -> tuple[Message, memoryview]:
+        """A buffer for a large message, and a writable view of all of it."""
+        if self._into_bytes and (made := _unfilled_bytes(size)) is not None:
+            return made
+        big = mmap.mmap(-1, size, flags=_POPULATED)
+        return big, memoryview(big)
 
     def _fill(self) -> list[Message] | None:
         assert self._view is not None and self._big is not None
@@ -121,6 +181,7 @@ class FrameReader:
         self._view = self._view[got:]
         if len(self._view):
             return []
+        self._view.release()  # nothing writes into a finished bytes object
         message, self._big, self._view = self._big, None, None
         return [message]
 
@@ -227,11 +288,13 @@ class OutcomeReader:
 
     Reads with a :class:`FrameReader` (the same contract: call :meth:`read`
     when the socket is readable) and decodes what :func:`encode_outcome`
-    wrote, keeping an outcome whose return value is still on its way.
+    wrote, keeping an outcome whose return value is still on its way. A
+    large return value is read straight into the ``bytes`` object it
+    becomes.
     """
 
     def __init__(self, fd: int) -> None:
-        self._frames = FrameReader(fd)
+        self._frames = FrameReader(fd, into_bytes=True)
         self._waiting: Outcome | None = None  # for its raw return value
 
     def read(self) -> list[Outcome] | None:
@@ -247,7 +310,8 @@ class OutcomeReader:
             waiting = self._waiting
             if waiting is not None:
                 self._waiting = None
-                outcomes.append(dataclasses.replace(waiting, ret=bytes(data)))
+                ret = data if type(data) is bytes else bytes(data)
+                outcomes.append(dataclasses.replace(waiting, ret=ret))
                 if isinstance(data, mmap.mmap):
                     data.close()
                 continue

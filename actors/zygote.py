@@ -38,30 +38,35 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import multiprocessing.process
-import multiprocessing.queues
-import multiprocessing.util
 import os
 import pickle
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import cloudpickle
 
-from pexen.state.taskspec import TaskSpec
 from pexen.util import gc_paused
 
 from . import proctree, tablepickle
 from .slots import WorkerSlots
 from .taskrun import Call, Runnable, failure, run_task
-from .wire import FrameReader, encode_outcome
+from .wire import FrameReader, encode_outcome, send_message
+
+if TYPE_CHECKING:
+    import subprocess
+    from multiprocessing.connection import Connection
+
+    from pexen.state.taskspec import TaskSpec
+
+# An exec'd zygote imports this module and nothing of the scheduler's side:
+# what only that side uses (subprocess, multiprocessing's queues and
+# connections, the task specs) is imported where it is used, so that the
+# first worker process starts sooner.
 
 __all__ = ["EXIT_GRACE", "Zygote", "describe_status", "flush_std_streams"]
 
@@ -104,17 +109,20 @@ def _child_exit(code: int) -> None:
 # fork, drop the finalizers inherited from its parent and run the after-fork
 # hooks (a Queue resets its feeder thread); before it ends, run its own
 # finalizers (a Queue's feeder thread flushes what tasks put). Without the
-# latter, an item put just before the worker ends would be lost.
+# latter, an item put just before the worker ends would be lost. A process
+# that never imported multiprocessing has neither hooks nor finalizers.
 
 
 def _start_as_multiprocessing_child() -> None:
-    after_fork = getattr(multiprocessing.process.BaseProcess, "_after_fork", None)
+    process = sys.modules.get("multiprocessing.process")
+    base = getattr(process, "BaseProcess", None)
+    after_fork = getattr(base, "_after_fork", None)
     if after_fork is not None:
         after_fork()
 
 
 def _end_as_multiprocessing_child() -> None:
-    exit_function = getattr(multiprocessing.util, "_exit_function", None)
+    exit_function = getattr(sys.modules.get("multiprocessing.util"), "_exit_function", None)
     if exit_function is not None:
         try:
             exit_function()
@@ -139,7 +147,9 @@ def safe_to_fork() -> bool:
     would wait on forever, so its presence means the zygote is exec'd.
     """
     current = threading.current_thread()
-    feed = getattr(multiprocessing.queues.Queue, "_feed", None)
+    # not imported: no queue, so no feeder thread either
+    queue = getattr(sys.modules.get("multiprocessing.queues"), "Queue", None)
+    feed = getattr(queue, "_feed", None)
     for thread in threading.enumerate():
         if thread is current:
             continue
@@ -185,6 +195,8 @@ class Zygote:
 
     def spawn(self, index: int) -> tuple[int, Connection]:
         """Fork worker process ``index``; return its pid and a connection to it."""
+        from multiprocessing.connection import Connection
+
         with self._lock:
             self._ctrl.send(f"spawn {index}".encode())
             msg, fds, _, _ = socket.recv_fds(self._ctrl, 64, 1)
@@ -284,6 +296,8 @@ def _exec_zygote(
     The interpreter starts first and the table is pickled while it boots (on
     another core), then written to it through a pipe.
     """
+    import subprocess
+
     table_r, table_w = os.pipe()
     fds = (ctrl.fileno(), slots.fd, table_r)
     boot = (
@@ -441,8 +455,7 @@ def _worker_main(
     from tblib import pickling_support
 
     pickling_support.install()  # tracebacks pickle from here on
-    conn = Connection(sock.detach())
-    frames = FrameReader(conn.fileno())  # one read() for all that arrived
+    frames = FrameReader(sock.fileno())  # one read() for all that arrived
     known: dict[int, Runnable] = {}  # origins added after the fork
     while True:
         try:
@@ -473,7 +486,7 @@ def _worker_main(
                 proctree.kill_descendants()
             try:
                 for message in encode_outcome(outcome, func):
-                    conn.send_bytes(message)
+                    send_message(sock, message)
             except OSError:
                 return
             finally:

@@ -49,6 +49,20 @@ def test_defaults_kwdefaults_and_attributes_are_per_function():
     assert [f.mark for f in back] == [f"m{i}" for i in range(5)]
 
 
+def test_clones_keep_their_own_defaults_and_cells_of_plain_values():
+    def make(i):
+        def task(a=i, b=f"s{i}"):
+            return (a, b, i * 1.5, i % 2 == 0, None, b"x" * i)
+
+        return task
+
+    back = _roundtrip([make(i) for i in range(4)])
+    assert [f() for f in back] == [make(i)() for i in range(4)]
+    assert [f.__defaults__ for f in back] == [(i, f"s{i}") for i in range(4)]
+    back[0].__closure__[0].cell_contents = 99  # a cell of its own
+    assert back[1]() == make(1)()
+
+
 def test_metadata_survives_and_compares_equal():
     funcs = _closures(3)
     for i, f in enumerate(funcs):

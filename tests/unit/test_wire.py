@@ -124,6 +124,20 @@ def test_a_large_message_is_read_in_place_and_those_after_it_follow(pair):
     assert isinstance(got[1], mmap.mmap)  # the buffer it was read into, not a copy
 
 
+def test_a_large_message_can_be_read_into_a_bytes_object_of_its_own(pair):
+    a, b = pair
+    big = bytes(range(256)) * 12_000  # 3 MB, over the in-place threshold
+    data = frame(b"small") + frame(big) + frame(b"after")
+    reader = FrameReader(b.fileno(), into_bytes=True)
+    with _sending(a, data):
+        got = _read_messages(reader, b, 3)
+    assert got == [b"small", big, b"after"]
+    assert type(got[1]) is bytes
+    # a plain immutable bytes object: it hashes and compares as its copy does
+    assert hash(got[1]) == hash(bytes(bytearray(big)))
+    assert {got[1]: 1}[big] == 1
+
+
 def test_a_large_message_whose_long_header_arrives_in_pieces(pair):
     a, b = pair
     big = b"y" * (3 << 20)
@@ -204,3 +218,27 @@ def test_a_failure_crosses_in_one_message():
         _outcome(4, None, excinfo=ExceptionInfo(ValueError, err, None)), None
     )
     assert isinstance(message, bytes)
+
+
+def test_large_bytes_still_arrive_as_bytes_without_the_c_api(pair, monkeypatch):
+    # an interpreter without PyBytes_FromStringAndSize: read into a mapping,
+    # then copied into bytes
+    import select
+
+    import actors.wire
+    from actors.wire import OutcomeReader, encode_outcome
+
+    monkeypatch.setattr(actors.wire, "_bytes_new", None)
+    a, b = pair
+    big = bytes(range(256)) * 8192  # 2 MB
+    messages = encode_outcome(_outcome(5, big), None)
+    reader = OutcomeReader(b.fileno())
+    got: list = []
+    with _sending(a, *(frame(m) for m in messages)):
+        while not got:
+            select.select([b], [], [], 20)
+            more = reader.read()
+            assert more is not None
+            got += more
+    [outcome] = got
+    assert type(outcome.ret) is bytes and outcome.ret == big
