@@ -56,7 +56,8 @@ Data flow of one run of :meth:`pexen.sched.Sched.run` (a standalone pool of
   ``RunTasks`` and report ``TaskDone``, and a supervisor that reports a dead
   or overdue worker as ``WorkerLost`` and replaces it; the engine calls
   ``enforce_timeouts()`` as the table grows. The thread and process pools are
-  two implementations; a dask pool will be a third.
+  implementations in this process, and the dask pool (``daskpool``) runs
+  tasks on a dask.distributed cluster.
 - An actor whose handler raises is dead: it ends the run through its
   ``failure_sink`` (the result mailbox), which the facade re-raises. Asking
   a dead actor raises :class:`pykka.ActorDeadError`, a passive actor's
@@ -72,11 +73,14 @@ Data flow of one run of :meth:`pexen.sched.Sched.run` (a standalone pool of
   (``workers + spare``).
 
 Modules: ``messages`` (the protocol), ``base`` (actor kinds), ``planner``,
-``lockmanager``, ``workerset`` (the pool protocol), ``threadpool`` and
-``processpool`` (its two implementations), ``threadworker``, ``procworker``,
+``lockmanager``, ``workerset`` (the pool protocol), ``threadpool``,
+``processpool`` and ``daskpool`` (its implementations; ``daskcluster`` starts
+a private cluster, ``daskwire`` is what runs on a cluster worker),
+``threadworker``, ``procworker``,
 ``sources`` (the reader thread), ``zygote`` (fork server and the
 worker-process loop), ``proctree`` (keeping and killing process trees),
 ``slots`` (what each worker runs now), ``watchdog`` (timeouts), ``wire``
 (outcomes and framing across processes), ``taskrun`` (calling one task),
-``mailbox`` (results to the facade), ``engine`` (one run, wired).
+``mailbox`` (results to the facade), ``engine`` (one run, wired),
+``tablepickle`` (a task table for an exec'd zygote).
 """

@@ -12,7 +12,8 @@ locks or timeout run one after the other by one cluster task (dask's own
 cost per task, a few milliseconds, would bound the throughput otherwise);
 its outcomes still come back one :class:`Outcome` each. One collector
 thread takes the finished units (an ``as_completed`` of the client) and
-reports them as :class:`TaskDone`; it also sends the lane's next unit.
+reports them as :class:`TaskDone`; a lane's next unit is sent (under the
+set's lock) as soon as its lane may have one more out.
 
 Failures (dask cannot interrupt a running task):
 

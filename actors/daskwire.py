@@ -20,9 +20,8 @@ import cloudpickle
 from pexen.state.taskspec import TaskSpec
 from pexen.vocab.results import ExceptionInfo
 
-from .messages import Outcome
 from .taskrun import run_task
-from .wire import encode_outcome
+from .wire import decode_outcome, encode_outcome
 
 __all__ = ["decode_outcome", "end_worker_process", "filename_of", "run_unit"]
 
@@ -104,21 +103,3 @@ async def end_worker_process() -> None:
     this one never answers.
     """
     os._exit(1)
-
-
-def _loads_or_none(data: bytes | None) -> Any:
-    if data is None:
-        return None
-    try:
-        return pickle.loads(data)
-    except Exception:
-        return None
-
-
-def decode_outcome(messages: tuple[bytes, ...]) -> Outcome:
-    """The :class:`Outcome` :func:`actors.wire.encode_outcome` encoded as ``messages``."""
-    tid, ret, shared, fields, deps_ok, locks_ok, raw = pickle.loads(messages[0])
-    if raw:
-        ret = messages[1]
-    excinfo = None if fields is None else ExceptionInfo(*map(_loads_or_none, fields))
-    return Outcome(tid, ret, shared, excinfo, deps_ok, locks_ok)

@@ -22,7 +22,15 @@ from pexen.vocab.results import ExceptionInfo
 from .messages import Outcome
 from .taskrun import failure
 
-__all__ = ["FrameReader", "OutcomeReader", "encode_outcome", "frame", "send_message"]
+__all__ = [
+    "FrameReader",
+    "OutcomeReader",
+    "decode_head",
+    "decode_outcome",
+    "encode_outcome",
+    "frame",
+    "send_message",
+]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
@@ -283,6 +291,21 @@ def encode_outcome(outcome: Outcome, task: Any) -> tuple[bytes, ...]:
     )
 
 
+def decode_head(data: Message) -> tuple[Outcome, bool]:
+    """The outcome in the first message :func:`encode_outcome` wrote, and
+    whether its return value follows as a message of its own (``ret`` is
+    ``None`` until then)."""
+    tid, ret, shared, fields, deps_ok, locks_ok, raw, started, ended = pickle.loads(data)
+    excinfo = None if fields is None else ExceptionInfo(*map(_loads_or_none, fields))
+    return Outcome(tid, ret, shared, excinfo, deps_ok, locks_ok, started, ended), raw
+
+
+def decode_outcome(messages: tuple[bytes, ...]) -> Outcome:
+    """The :class:`Outcome` :func:`encode_outcome` encoded as ``messages``, all at hand."""
+    outcome, raw = decode_head(messages[0])
+    return dataclasses.replace(outcome, ret=messages[1]) if raw else outcome
+
+
 class OutcomeReader:
     """Scheduler's process: the outcomes one worker process sends, as they arrive.
 
@@ -315,9 +338,7 @@ class OutcomeReader:
                 if isinstance(data, mmap.mmap):
                     data.close()
                 continue
-            tid, ret, shared, fields, deps_ok, locks_ok, raw, started, ended = pickle.loads(data)
-            excinfo = None if fields is None else ExceptionInfo(*map(_loads_or_none, fields))
-            outcome = Outcome(tid, ret, shared, excinfo, deps_ok, locks_ok, started, ended)
+            outcome, raw = decode_head(data)
             if raw:
                 self._waiting = outcome
             else:

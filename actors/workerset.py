@@ -1,8 +1,8 @@
 """The pool protocol: what a pool implements so that the engine runs tasks on it.
 
 This page is the whole contract. The thread pool (:mod:`actors.threadpool`)
-and the process pool (:mod:`actors.processpool`) implement it; a new pool (a
-dask cluster, say) is one more implementation, written from this page.
+and the process pool (:mod:`actors.processpool`) implement it, and so does
+the dask pool (:mod:`actors.daskpool`), written from this page.
 
 Parties (the drawing in :mod:`actors` shows where they sit; a standalone
 pool of :mod:`pexen.sched.pool` drives a set the same way, with a queue as

@@ -1,4 +1,4 @@
-"""The scheduler: run tasks by their metadata, on threads or processes.
+"""The scheduler: run tasks by their metadata, on threads, processes or a dask cluster.
 
 Public surface::
 

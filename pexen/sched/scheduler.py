@@ -187,7 +187,10 @@ class Sched:
         if pool is None:
             pool = ThreadWorkerPool(workers=1, spare=1)
         elif not isinstance(pool, _WorkerPool):
-            raise TypeError(f"pool must be a ThreadWorkerPool or ProcessWorkerPool, not {pool!r}")
+            raise TypeError(
+                "pool must be a ThreadWorkerPool, ProcessWorkerPool or DaskWorkerPool, "
+                f"not {pool!r}"
+            )
         if not isinstance(backlog, int) or backlog < 1:
             raise ValueError(f"backlog must be a positive int, not {backlog!r}")
         if isinstance(observers, RunObserver):
