@@ -50,6 +50,24 @@ STOP_GRACE = 5.0
 
 _LOOPBACK = "127.0.0.1"
 
+#: How each process of the cluster starts: a thread waits on the read end of
+#: a pipe whose write end only this process holds, and kills the process's
+#: group (the process and what it started: a worker's nanny and its worker
+#: processes) once the pipe ends. So the cluster dies with this process,
+#: also when it is killed outright (SIGKILL, the OOM killer), where no atexit
+#: runs. (Not PR_SET_PDEATHSIG: it fires when the *thread* that started the
+#: process ends, and a pool may be made in any thread.)
+_BOOT = (
+    "import os, runpy, signal, sys, threading\n"
+    "def _watch(fd):\n"
+    "    try:\n"
+    "        while os.read(fd, 1): pass\n"
+    "    finally:\n"
+    "        os.killpg(0, signal.SIGKILL)\n"
+    "threading.Thread(target=_watch, args=(int(sys.argv.pop(1)),), daemon=True).start()\n"
+    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)\n"
+)
+
 _live: weakref.WeakSet[PrivateCluster] = weakref.WeakSet()
 
 
@@ -75,6 +93,8 @@ class PrivateCluster:
         self._procs: list[subprocess.Popen[bytes]] = []
         self._lock = threading.Lock()
         self._closed = False
+        # the cluster's lifeline: its processes hold the read end
+        self._lifeline_r, self._lifeline_w = os.pipe()
         env = dict(os.environ, **CLUSTER_CONFIG)
         # the cluster imports pexen, and the modules tasks are pickled by
         # reference from, from where this process does
@@ -97,11 +117,14 @@ class PrivateCluster:
         except BaseException:
             self.close()
             raise
+        finally:
+            os.close(self._lifeline_r)
 
     def _start(self, module: str, env: dict[str, str], *args: str) -> None:
         self._procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", module, *args],
+                [sys.executable, "-c", _BOOT, str(self._lifeline_r), module, *args],
+                pass_fds=(self._lifeline_r,),
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
@@ -161,6 +184,7 @@ class PrivateCluster:
         for popen in self._procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 popen.wait(timeout=STOP_GRACE)
+        os.close(self._lifeline_w)
         self._log.close()
         shutil.rmtree(self._dir, ignore_errors=True)
         _live.discard(self)

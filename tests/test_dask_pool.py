@@ -511,3 +511,33 @@ def test_interpreter_exit_ends_the_private_cluster(tmp_path):
     assert lines[1] == "ran True"
     pids = [int(p) for p in lines[0].split()]
     wait_for(lambda: not _cluster_gone(pids), timeout=5, what="the cluster to end")
+
+
+def test_a_killed_caller_takes_its_private_cluster_along(tmp_path):
+    # SIGKILL runs no atexit: the cluster's processes see their lifeline end
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "killed.py"
+    script.write_text(
+        "import sys, threading\n"
+        "from pexen import sched\n"
+        "pool = sched.pool.DaskWorkerPool(workers=1)\n"
+        "print(*pool._cluster.pids(), flush=True)\n"
+        "threading.Event().wait()\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        line = proc.stdout.readline()
+        pids = [int(p) for p in line.split()]
+        assert len(pids) >= 3, line  # scheduler, the worker's nanny, the worker
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=20)
+        proc.stdout.close()
+    wait_for(lambda: not _cluster_gone(pids), timeout=10, what="the cluster to end")
