@@ -13,10 +13,11 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pexen.state.taskspec import TaskSpec
 from pexen.vocab.results import ExceptionInfo
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: an exec'd zygote imports this module, not these
+    from pexen.state.taskspec import TaskSpec
+
     from .workerset import WorkerActor
 
 __all__ = [
