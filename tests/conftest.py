@@ -13,7 +13,7 @@ import time
 
 import psutil
 import pytest
-from helpers import POOL_KINDS, SHARED_PROCESS_ROOTS, new_pool
+from helpers import POOL_KINDS, SHARED_PROCESS_ROOTS, new_pool, still_running
 
 #: How long teardown waits for extra threads/processes to go, in seconds.
 LEAK_GRACE = 3.0
@@ -183,18 +183,6 @@ def no_leftovers(leak_snapshot: Snapshot):
         )
 
 
-def _cluster_left(pids: list[int]) -> list[int]:
-    """Those of ``pids`` still running (zombies count as gone)."""
-    left = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                left.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return left
-
-
 @pytest.fixture(scope="module")
 def shared_dask_pool():
     """A DaskWorkerPool of two workers on one private cluster for a module.
@@ -221,9 +209,9 @@ def shared_dask_pool():
         pids = pool._cluster.pids()
         pool.close()
         deadline = time.monotonic() + LEAK_GRACE
-        while _cluster_left(pids) and time.monotonic() < deadline:
+        while still_running(pids) and time.monotonic() < deadline:
             time.sleep(LEAK_STEP)
-        assert not _cluster_left(pids), "the shared cluster left processes behind"
+        assert not still_running(pids), "the shared cluster left processes behind"
         assert not any(t.is_alive() for t in threads), "its client's threads are left"
     finally:
         SHARED_PROCESS_ROOTS.difference_update(roots)

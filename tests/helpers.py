@@ -255,3 +255,17 @@ def ending_blocker(name: str, ev: Any, ended: list[str], **fields: Any) -> Any:
 #: that fixture, not to a test: the leak check of each test leaves them
 #: alone, also those started meanwhile (a worker a nanny restarts).
 SHARED_PROCESS_ROOTS: set[int] = set()
+
+
+def still_running(pids: Iterable[int]) -> list[int]:
+    """Those of ``pids`` still running (a zombie counts as gone)."""
+    import psutil  # a test dependency; helpers is imported by every test module
+
+    left = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                left.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return left

@@ -29,6 +29,7 @@ from helpers import (
     returning,
     run_all,
     stamp_task,
+    still_running,
     tagged,
     task_names,
     wait_for,
@@ -39,18 +40,6 @@ from pexen import sched
 distributed = pytest.importorskip("distributed")
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def _cluster_gone(pids: list[int]) -> list[int]:
-    """Those of ``pids`` still running (zombies count as gone)."""
-    left = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                left.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return left
 
 
 @pytest.fixture
@@ -282,7 +271,7 @@ def test_cancel_stops_the_running_task_and_the_pool_goes_on(dask_pool, tmp_path)
         wait_for(pidfile.exists, what="the long task to start")
         s.cancel()
     pid = int(pidfile.read_text())
-    assert not _cluster_gone([pid])  # the worker that ran it is gone
+    assert not still_running([pid])  # the worker that ran it is gone
     results, _ = run_all(sched.Sched([returning("again")]), dask_pool)
     assert [r.ret for r in results] == ["again"]
 
@@ -406,9 +395,9 @@ def test_private_cluster_listens_on_loopback_and_leaves_nothing(tmp_path):
         canceller.start()
         assert list(gen) == []
         canceller.join()
-        assert not _cluster_gone([int(pidfile.read_text())])
+        assert not still_running([int(pidfile.read_text())])
         pids = pool._cluster.pids()
-    assert not _cluster_gone(pids)
+    assert not still_running(pids)
 
 
 def test_an_existing_cluster_by_address_and_by_client():
@@ -510,7 +499,7 @@ def test_interpreter_exit_ends_the_private_cluster(tmp_path):
     lines = proc.stdout.splitlines()
     assert lines[1] == "ran True"
     pids = [int(p) for p in lines[0].split()]
-    wait_for(lambda: not _cluster_gone(pids), timeout=5, what="the cluster to end")
+    wait_for(lambda: not still_running(pids), timeout=5, what="the cluster to end")
 
 
 def test_a_killed_caller_takes_its_private_cluster_along(tmp_path):
@@ -540,4 +529,4 @@ def test_a_killed_caller_takes_its_private_cluster_along(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=20)
         proc.stdout.close()
-    wait_for(lambda: not _cluster_gone(pids), timeout=10, what="the cluster to end")
+    wait_for(lambda: not still_running(pids), timeout=10, what="the cluster to end")
