@@ -520,7 +520,11 @@ def test_dask_pool_at_an_address_nobody_serves_is_a_usage_error(tmp_path):
     pytest.importorskip("distributed")
     tree(tmp_path / "suite")
     address = "tcp://127.0.0.1:9"  # the discard port: no dask scheduler there
-    done = pexen("run", "--pool", "dask", "--address", address, "suite", cwd=tmp_path)
+    # dask's own connect timeout (30 s by default), shortened: the same path
+    done = pexen(
+        "run", "--pool", "dask", "--address", address, "suite", cwd=tmp_path,
+        DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s",
+    )  # fmt: skip
     assert done.returncode == 4, done
     assert f"--pool dask: no dask cluster at {address}" in done.stderr
 
