@@ -59,7 +59,7 @@ WORKLOADS = {
             "throughput",
             True,
             "independent no-op tasks, ThreadWorkerPool(workers=2)",
-            (1000, 10000, 100000),
+            (1000, 10000, 100000, 1000000),
             (500, 2000),
             (50, 200),
             ("legacy", "cf", "dask"),
@@ -697,12 +697,22 @@ def add_ratios(cells: list[Cell], wl: Workload) -> None:
         ok = sorted((c for c in cells if c.impl == impl and c.status == "ok"), key=lambda c: c.n)
         if len(ok) < 2:
             continue
+        # A size of 100k or more is compared with the largest one at least ten
+        # times smaller, from 10k up (100k/10k, 1M/100k); the largest size, if
+        # still without, with 10k or else the smallest (--quick, --sizes).
+        for c in ok:
+            decade = [r for r in ok if r.n >= 10000 and r.n * 10 <= c.n]
+            if decade:
+                _set_scaling(c, decade[-1])
         big = ok[-1]
         ref = next((c for c in ok if c.n == 10000 and c.n < big.n), ok[0])
-        if ref is big:
-            continue
-        big.scaling = big.per_task_us / ref.per_task_us
-        big.scaling_sizes = f"{_fmt_n(big.n)}/{_fmt_n(ref.n)}"
+        if ref is not big and big.scaling is None:
+            _set_scaling(big, ref)
+
+
+def _set_scaling(big: Cell, ref: Cell) -> None:
+    big.scaling = big.per_task_us / ref.per_task_us
+    big.scaling_sizes = f"{_fmt_n(big.n)}/{_fmt_n(ref.n)}"
 
 
 # --------------------------------------------------------------------------
@@ -781,8 +791,10 @@ def evaluate_targets(cells: list[Cell], excluded: dict[str, str] | None = None) 
 
     thr_ratio("W1", "legacy", 5, "W1@10k throughput pexen/legacy")
     thr_ratio("W1", "cf", 0.5, "W1@10k throughput pexen/ThreadPoolExecutor")
+    thr_ratio("W1", "cf", 1.25, "W1@10k throughput pexen/ThreadPoolExecutor (raised)")
     thr_ratio("W2", "legacy", 5, "W2@10k throughput pexen/legacy")
     thr_ratio("W2", "cf", 2, "W2@10k throughput pexen/ProcessPoolExecutor")
+    thr_ratio("W2", "cf", 4, "W2@10k throughput pexen/ProcessPoolExecutor (raised)")
     thr_ratio("W3", "legacy", 100, "W3@10k throughput pexen/legacy")
     thr_ratio("W10", "distributed", 5, "W10@10k throughput pexen/client.submit")
     w10 = _pick(cells, "W10-W5", "pexen", None)
@@ -798,6 +810,7 @@ def evaluate_targets(cells: list[Cell], excluded: dict[str, str] | None = None) 
     for peer, bound, text in (
         ("legacy", 0.5, "W4 per hop pexen/legacy"),
         ("pipe", 3, "W4 per hop pexen/pipe round trip"),
+        ("pipe", 1.5, "W4 per hop pexen/pipe round trip (raised)"),
     ):
         other = _pick(cells, "W4", peer, px4.n if px4 else None) if px4 else None
         if px4 is None or other is None:
@@ -816,7 +829,7 @@ def evaluate_targets(cells: list[Cell], excluded: dict[str, str] | None = None) 
 
     for wid in ("W1", "W2", "W3", "W5"):
         text = f"{wid} scaling ratio (per task 100k / 10k)"
-        big = _pick(cells, wid, "pexen", None)
+        big = _pick(cells, wid, "pexen", 100000)
         if big is None or big.scaling is None:
             judge(
                 text,
@@ -830,6 +843,8 @@ def evaluate_targets(cells: list[Cell], excluded: dict[str, str] | None = None) 
             if big.scaling_sizes != "100k/10k":
                 detail += " (not the 100k/10k of the target)"
             judge(text, big.scaling, 1.25, "<=", detail)
+
+    _million_target(cells, judge, why)
 
     w6 = _pick(cells, "W6", "pexen", None)
     if w6 is None:
@@ -855,6 +870,23 @@ def evaluate_targets(cells: list[Cell], excluded: dict[str, str] | None = None) 
     thr_ratio("W8", "cf", 2, "W8@10k throughput pexen/ProcessPoolExecutor")
     _payload_targets(cells, judge, why)
     return out
+
+
+def _million_target(cells: list[Cell], judge, why) -> None:
+    """W1 at 1M: scaling against 100k, with the peak RSS per task in the detail."""
+    text = "W1 scaling ratio (per task 1M / 100k)"
+    ok = _ok_sizes(cells, "W1")
+    top = ok[-1] if ok else None
+    if top is None:
+        judge(text, None, 1.25, "<=", why("W1", "pexen", None))
+    elif top.n < 1000000 or top.scaling is None:
+        judge(text, None, 1.25, "<=", f"largest size measured {_fmt_n(top.n)}")
+    else:
+        detail = f"sizes {top.scaling_sizes}"
+        if top.rss_mb:
+            per_task = top.rss_mb * 1024 * 1024 / top.n
+            detail += f"; peak RSS {top.rss_mb:.0f} MB, {per_task:.0f} B per task"
+        judge(text, top.scaling, 1.25, "<=", detail)
 
 
 def _ok_sizes(cells: list[Cell], wid: str, impl: str = "pexen") -> list[Cell]:
@@ -1070,8 +1102,8 @@ def render(cells: list[Cell], targets: list[Target], meta: dict) -> str:
         "(lower is better)."
     )
     lines.append(
-        "scaling: per-task cost at the largest size over per-task cost at 10k "
-        "(or the smallest size when 10k was not run); 1.0 is linear."
+        "scaling: per-task cost over that at the size shown after it (100k over 10k, "
+        "1M over 100k; the smallest size when 10k was not run); 1.0 is linear."
     )
     lines.append(
         "W6 median is wall time over the ideal (total task CPU time / 2 workers); "

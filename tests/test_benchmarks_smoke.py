@@ -335,6 +335,60 @@ def test_w8_target():
     assert t.status == "n/a"
 
 
+W1_1M = "W1 scaling ratio (per task 1M / 100k)"
+W1_100K = "W1 scaling ratio (per task 100k / 10k)"
+
+
+def _w1_scaled(per_task):
+    """W1 cells at 10k, 100k and 1M, with the ratios the harness adds."""
+    h = _harness()
+    cells = [
+        _cell("W1", "pexen", n, us, rss_mb=mb)
+        for n, us, mb in zip((10000, 100000, 1000000), per_task, (30.0, 110.0, 900.0), strict=True)
+    ]
+    h.add_ratios(cells, h.WORKLOADS["W1"])
+    return cells
+
+
+def test_scaling_compares_each_decade_from_10k():
+    ten, hundred, million = _w1_scaled((10.0, 11.0, 13.2))
+    assert ten.scaling is None
+    assert (hundred.scaling, hundred.scaling_sizes) == (pytest.approx(1.1), "100k/10k")
+    assert (million.scaling, million.scaling_sizes) == (pytest.approx(1.2), "1M/100k")
+
+
+def test_w1_million_target_reports_rss_per_task():
+    t = _targets(_w1_scaled((10.0, 11.0, 13.2)), "W1 scaling")
+    assert (t[W1_100K].status, t[W1_100K].measured) == ("met", pytest.approx(1.1))
+    assert t[W1_1M].status == "met" and t[W1_1M].measured == pytest.approx(1.2)
+    assert t[W1_1M].detail == "sizes 1M/100k; peak RSS 900 MB, 944 B per task"
+    t = _targets(_w1_scaled((10.0, 11.0, 14.0)), "W1 scaling")
+    assert t[W1_1M].status == "NOT MET"
+    t = _targets(_w1_scaled((10.0, 11.0, 13.0))[:2], "W1 scaling")  # 1M not run
+    assert (t[W1_1M].status, t[W1_1M].detail) == ("n/a", "largest size measured 100k")
+
+
+def test_raised_targets_are_judged():
+    cells = [
+        _cell("W1", "pexen", 10000, metric=100000.0),
+        _cell("W1", "cf", 10000, metric=90000.0),
+        _cell("W2", "pexen", 10000, metric=25000.0),
+        _cell("W2", "cf", 10000, metric=5000.0),
+    ]
+    t = _targets(cells, "W")
+    raised_w1 = t["W1@10k throughput pexen/ThreadPoolExecutor (raised)"]
+    assert (raised_w1.status, raised_w1.bound) == ("NOT MET", 1.25)
+    assert t["W1@10k throughput pexen/ThreadPoolExecutor"].status == "met"
+    raised_w2 = t["W2@10k throughput pexen/ProcessPoolExecutor (raised)"]
+    assert (raised_w2.status, raised_w2.measured) == ("met", pytest.approx(5.0))
+    hop = [_cell("W4", "pexen", 2000, metric=60.0), _cell("W4", "pipe", 2000, metric=50.0)]
+    t = _targets(hop, "W4")
+    assert t["W4 per hop pexen/pipe round trip"].status == "met"
+    assert t["W4 per hop pexen/pipe round trip (raised)"].status == "met"
+    hop[0] = _cell("W4", "pexen", 2000, metric=80.0)  # us per hop
+    assert _targets(hop, "W4")["W4 per hop pexen/pipe round trip (raised)"].status == "NOT MET"
+
+
 W9_MANY = "W9 64 x 16 MB: MB/s pexen/ProcessPoolExecutor"
 W9_BIG = "W9 4 x 256 MB: MB/s pexen/ProcessPoolExecutor"
 
