@@ -49,6 +49,13 @@ class ThreadWorker(PexenActor):
         self._generation = generation
         self.abandoned = abandoned or threading.Event()
 
+    def _handle_receive(self, message: Any) -> Any:
+        # pykka's own tests each message for its control kinds first (stop,
+        # proxy calls); the planner's, boxed, is none of them
+        if type(message) is list:
+            return self.on_receive(message)
+        return super()._handle_receive(message)
+
     def on_receive(self, message: Any) -> None:
         if type(message) is list:  # boxed by the worker set: take it out (see _BoxedRef)
             message = message.pop()
