@@ -1,4 +1,6 @@
-"""Every message the actors exchange: immutable, one frozen dataclass each.
+"""Every message the actors exchange: immutable, one frozen dataclass each,
+except the three sent for every task (:class:`RunTasks`, :class:`TaskDone`,
+:class:`AddTasks`): named tuples, built in a third of a dataclass's time.
 
 A message may carry a task's ``shared`` dict or return value: ownership of such
 a payload passes with the message, and the sender never touches it again.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pexen.vocab.results import ExceptionInfo
 
@@ -70,8 +72,7 @@ class Outcome:
 # -- planner -> workers ------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RunTasks:
+class RunTasks(NamedTuple):
     """Planner -> worker: run these tasks, in order, each with its shared dict.
 
     ``generation`` is the worker's generation the planner knows of; a worker
@@ -85,8 +86,7 @@ class RunTasks:
 # -- workers -> planner ------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TaskDone:
+class TaskDone(NamedTuple):
     """Worker -> planner: these tasks ended (one or more, in order)."""
 
     worker: int
@@ -190,8 +190,7 @@ class Begin:
     workers: tuple[WorkerActor, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class AddTasks:
+class AddTasks(NamedTuple):
     """Facade -> planner: more tasks for the run going on (already validated).
 
     ``shared``, when given, holds the shared dict each task starts with (one

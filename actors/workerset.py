@@ -15,7 +15,7 @@ reporter and no failure sink)::
     WorkerSet ---tell(WorkerLost)----------------> Reporter (a worker died or timed out)
     an actor whose handler raised ---end(RunEnded)--> FailureSink (the result mailbox)
 
-Messages crossing the boundary (frozen dataclasses of :mod:`actors.messages`)::
+Messages crossing the boundary (immutable, of :mod:`actors.messages`)::
 
     RunTasks(items, generation)     planner -> worker actor: ``items`` is
                                     ((TaskSpec, shared dict), ...), to run in order
