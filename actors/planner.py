@@ -398,11 +398,12 @@ class Planner(PassiveActor):
         releases: list[int] = []
         forfeits: list[int] = []
         now = time.monotonic()
+        worker, outs, finish = message.worker, self._out, self._finish
         for outcome in message.outcomes:
-            out = self._out.get(outcome.tid)
-            if out is None or out[0] != message.worker:
+            out = outs.get(outcome.tid)
+            if out is None or out[0] != worker:
                 continue  # already accounted for (its worker was lost)
-            if self._finish(outcome, now):
+            if finish(outcome, now):
                 (releases if outcome.locks_ok else forfeits).append(outcome.tid)
         if releases:
             self._lock_decisions(self.locks.ask(ReleaseLocks(tuple(releases))))

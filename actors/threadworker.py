@@ -66,15 +66,18 @@ class ThreadWorker(PexenActor):
         report = self._report_to.tell
         retired = False
         for spec, shared in message.items:
-            if cancelled() or abandoned():
+            if cancelled():
                 break
             if slots is not None:
+                # a retired worker is abandoned: begin() refuses it
                 if not slots.begin(index, gen, spec.tid):
                     retired = True  # abandoned meanwhile: the planner hands it out again
                     break
                 outcome = run_task(spec, shared)
                 slots.end(index, gen)
             else:
+                if abandoned():
+                    break
                 outcome = run_task(spec, shared)
             if abandoned():
                 break
