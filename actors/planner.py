@@ -295,7 +295,7 @@ class Planner(PassiveActor):
             for result in self._results:
                 post(result)
             self._results.clear()
-        if self._phase is _RUNNING:
+        if self._phase is _RUNNING and not self._out:  # with tasks out, it cannot end
             self._maybe_end()
         return None
 
