@@ -35,7 +35,8 @@ Data flow of one run of :meth:`pexen.sched.Sched.run` (a standalone pool of
                       worker are subreapers (proctree), so no process a task
                       starts outlives it, and all die with the scheduler
 
-- Every message is an immutable dataclass in :mod:`actors.messages`; a
+- Every message is immutable (a frozen dataclass or, for the three sent
+  per task, a named tuple) in :mod:`actors.messages`; a
   ``shared`` dict or return value travels with its message and belongs to the
   receiver from then on.
 - Each actor is a thin shell around plain state of :mod:`pexen.state`: the

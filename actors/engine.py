@@ -100,7 +100,10 @@ class Engine:
         """
         with self._lock:
             self.table.extend(specs)
-            self._workers.enforce_timeouts()
+            for spec in specs:
+                if spec.timeout is not None:  # else the watchdog has nothing new to watch
+                    self._workers.enforce_timeouts()
+                    break
             self._planner.tell(AddTasks(tuple(specs), None if shared is None else tuple(shared)))
 
     def forget(self, tid: int) -> None:

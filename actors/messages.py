@@ -1,4 +1,6 @@
-"""Every message the actors exchange: immutable, one frozen dataclass each.
+"""Every message the actors exchange: immutable, one frozen dataclass each,
+except the three sent for every task (:class:`RunTasks`, :class:`TaskDone`,
+:class:`AddTasks`): named tuples, built in a third of a dataclass's time.
 
 A message may carry a task's ``shared`` dict or return value: ownership of such
 a payload passes with the message, and the sender never touches it again.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pexen.vocab.results import ExceptionInfo
 
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Outcome:
     """How one task ended. Built by a worker, read by the planner.
 
@@ -66,12 +68,39 @@ class Outcome:
     started: float = field(default=0.0, compare=False)
     ended: float = field(default=0.0, compare=False)
 
+    # One per task: stored through the slots' setters, in half the time of
+    # the dataclass's own __init__ (an object.__setattr__ per field).
+    def __init__(
+        self,
+        tid: int,
+        ret: Any,
+        shared: dict[str, Any],
+        excinfo: ExceptionInfo | None,
+        deps_ok: bool,
+        locks_ok: bool,
+        started: float = 0.0,
+        ended: float = 0.0,
+    ) -> None:
+        _set_tid(self, tid)
+        _set_ret(self, ret)
+        _set_shared(self, shared)
+        _set_excinfo(self, excinfo)
+        _set_deps_ok(self, deps_ok)
+        _set_locks_ok(self, locks_ok)
+        _set_started(self, started)
+        _set_ended(self, ended)
+
+
+(
+    _set_tid, _set_ret, _set_shared, _set_excinfo, _set_deps_ok, _set_locks_ok, _set_started,
+    _set_ended,
+) = (Outcome.__dict__[name].__set__ for name in Outcome.__dataclass_fields__)  # fmt: skip
+
 
 # -- planner -> workers ------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RunTasks:
+class RunTasks(NamedTuple):
     """Planner -> worker: run these tasks, in order, each with its shared dict.
 
     ``generation`` is the worker's generation the planner knows of; a worker
@@ -85,8 +114,7 @@ class RunTasks:
 # -- workers -> planner ------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TaskDone:
+class TaskDone(NamedTuple):
     """Worker -> planner: these tasks ended (one or more, in order)."""
 
     worker: int
@@ -190,8 +218,7 @@ class Begin:
     workers: tuple[WorkerActor, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class AddTasks:
+class AddTasks(NamedTuple):
     """Facade -> planner: more tasks for the run going on (already validated).
 
     ``shared``, when given, holds the shared dict each task starts with (one

@@ -153,7 +153,8 @@ class Planner(PassiveActor):
     name (the providers' shared dicts, merged in the order they ended).
 
     At most ``capacity`` tasks are out at once. Tasks go to the least loaded
-    worker; to a worker still busy (ahead) only while ``handout`` says tasks
+    worker (among equals, the one whose ``TaskDone`` is being handled, else
+    the lowest index); to a worker still busy (ahead) only while ``handout`` says tasks
     are short (:class:`~pexen.state.handout.HandOutPolicy`). Dispatch pauses
     while the caller's backlog of unconsumed results is full. The run's
     phase (:class:`Phase`) says whether it dispatches and whether it ends
@@ -258,8 +259,10 @@ class Planner(PassiveActor):
 
     def on_receive(self, message: Any) -> Any:
         # the two messages of every task first: each test costs a service's add
+        awake = -1  # the worker whose thread may run this: it takes ties (no wake-up)
         if isinstance(message, TaskDone):
             self._task_done(message)
+            awake = message.worker
         elif isinstance(message, AddTasks):
             if self._events is not None:
                 added = tuple(spec.func for spec in message.specs)
@@ -283,7 +286,7 @@ class Planner(PassiveActor):
         else:
             log.warning("planner: unexpected message %r", message)
             return None
-        self._pump()
+        self._pump(awake)
         if self._events:
             self._flush()
         elif self._results:
@@ -292,7 +295,7 @@ class Planner(PassiveActor):
             for result in self._results:
                 post(result)
             self._results.clear()
-        if self._phase is _RUNNING:
+        if self._phase is _RUNNING and not self._out:  # with tasks out, it cannot end
             self._maybe_end()
         return None
 
@@ -395,11 +398,12 @@ class Planner(PassiveActor):
         releases: list[int] = []
         forfeits: list[int] = []
         now = time.monotonic()
+        worker, outs, finish = message.worker, self._out, self._finish
         for outcome in message.outcomes:
-            out = self._out.get(outcome.tid)
-            if out is None or out[0] != message.worker:
+            out = outs.get(outcome.tid)
+            if out is None or out[0] != worker:
                 continue  # already accounted for (its worker was lost)
-            if self._finish(outcome, now):
+            if finish(outcome, now):
                 (releases if outcome.locks_ok else forfeits).append(outcome.tid)
         if releases:
             self._lock_decisions(self.locks.ask(ReleaseLocks(tuple(releases))))
@@ -502,8 +506,13 @@ class Planner(PassiveActor):
 
     # -- dispatch ----------------------------------------------------------
 
-    def _pump(self) -> None:
-        """Hand out work while capacity is free, most urgent first."""
+    def _pump(self, awake: int = -1) -> None:
+        """Hand out work while capacity is free, most urgent first.
+
+        Among workers equally loaded, ``awake`` (the worker that just
+        reported: its thread may be the one running the planner, and would
+        find the task in its inbox without a wake-up) goes first.
+        """
         free = self._capacity - len(self._out)
         if free <= 0 or not (self._granted or self._ready) or not self._may_dispatch():
             return
@@ -516,7 +525,7 @@ class Planner(PassiveActor):
             tid = self._next()
             if tid is None:
                 break
-            self._hand_out(tid, batches, now)
+            self._hand_out(tid, batches, now, awake)
             free -= 1
         for index, items in batches.items():
             worker = workers[index]
@@ -554,12 +563,16 @@ class Planner(PassiveActor):
             self._lock_decisions(answer)  # it waits, without a slot
 
     def _hand_out(
-        self, tid: int, batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]], now: float
+        self,
+        tid: int,
+        batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]],
+        now: float,
+        awake: int = -1,
     ) -> None:
         shared = self._pending_shared.pop(tid, None)
         if shared is None:
             shared = self._preset.copy() if self._preset else {}
-        worker = self._workers.least_loaded()
+        worker = self._workers.least_loaded(awake)
         assert worker is not None  # with every worker lost, the run has ended
         self._move(tid, _HANDED_OUT, (worker.index, now, shared))
         spec = self._specs[tid]

@@ -79,18 +79,32 @@ class ThreadSlots:
     once); :meth:`get` reads without it. One lock per index, never one for
     all: two workers contending for a lock on every task ran W1 at a third of
     its speed (each contended acquire hands the GIL over and sleeps).
+
+    Only a timeout retires a worker, so until :meth:`guard` (called before
+    the first task with a timeout is handed out) :meth:`begin` and
+    :meth:`end` take no lock: with nothing to retire them, there is no race.
+    Once guarded, a worker's task with a timeout and every one after it
+    begin and end under the lock, which is all :meth:`retire` relies on.
     """
 
     def __init__(self, count: int) -> None:
         self._locks = [threading.Lock() for _ in range(count)]
         self._generation = [0] * count
         self._current: list[tuple[int, int, float] | None] = [None] * count
+        self._guarded = False
+
+    def guard(self) -> None:
+        """From now on, take the locks: a task may time out (for good)."""
+        self._guarded = True
 
     def begin(self, index: int, generation: int, tid: int) -> bool:
         """Worker ``index`` of ``generation`` starts task ``tid`` now.
 
         ``False`` if that worker was retired: it must not start the task.
         """
+        if not self._guarded:  # nothing retires a worker yet
+            self._current[index] = (generation, tid, time.monotonic())
+            return True
         with self._locks[index]:
             if self._generation[index] != generation:
                 return False
@@ -99,6 +113,9 @@ class ThreadSlots:
 
     def end(self, index: int, generation: int) -> None:
         """Worker ``index`` of ``generation`` is idle (ignored if it was retired)."""
+        if not self._guarded:
+            self._current[index] = None  # never retired: the slot is its own
+            return
         with self._locks[index]:
             current = self._current[index]
             if current is not None and current[0] == generation:
@@ -112,7 +129,12 @@ class ThreadSlots:
         return current[1], current[2]
 
     def retire(self, index: int, tid: int) -> int | None:
-        """Abandon worker ``index`` if it still runs ``tid``: its new generation."""
+        """Abandon worker ``index`` if it still runs ``tid``: its new generation.
+
+        Guards the slots from now on, if :meth:`guard` was not called; the
+        race it rules out needs that call before ``tid`` was handed out.
+        """
+        self._guarded = True
         with self._locks[index]:
             current = self.get(index)
             if current is None or current[0] != tid:

@@ -66,12 +66,13 @@ def run_task(spec: Runnable, shared: dict[str, Any]) -> Outcome:
     parameter; the metadata's ``kwargs`` as keyword arguments. The
     outcome carries when the task started and ended.
     """
+    kwargs = spec.kwargs
     started = monotonic()
     try:
-        if spec.pass_shared:
-            ret = spec.func(shared, **spec.kwargs)
-        else:
-            ret = spec.func(**spec.kwargs)
+        if kwargs:
+            ret = spec.func(shared, **kwargs) if spec.pass_shared else spec.func(**kwargs)
+        else:  # most tasks: no keyword arguments to unpack into a fresh dict
+            ret = spec.func(shared) if spec.pass_shared else spec.func()
     except BaseException as exc:  # a task's SystemExit is its failure too
         # Drop this frame: the traceback starts in the task.
         if exc.__traceback__ is not None and exc.__traceback__.tb_next is not None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pykka
+from pykka._envelope import Envelope  # what ActorRef.tell puts in an inbox
 
 from pexen.state.taskspec import TaskSpec
 
@@ -34,13 +35,17 @@ class _BoxedRef:
     (its spec, its shared dict) stays referenced by an idle worker.
     """
 
-    __slots__ = ("ref",)
+    __slots__ = ("_put", "ref")
 
     def __init__(self, ref: pykka.ActorRef[ThreadWorker]) -> None:
         self.ref = ref
+        # straight into the inbox, as ActorRef.tell does, minus its liveness
+        # check: a worker actor's tell must never raise (a stopped worker's
+        # inbox is only dropped), and this runs once per round in the planner
+        self._put = ref.actor_inbox.put
 
     def tell(self, message: Any) -> None:
-        self.ref.tell([message])
+        self._put(Envelope([message]))
 
     def stop(self) -> object:
         return self.ref.stop()
@@ -89,7 +94,8 @@ class ThreadWorkerSet:
         return ref
 
     def enforce_timeouts(self) -> None:
-        self._watchdog.ensure()
+        if self._watchdog.ensure():
+            self._slots.guard()  # before the planner hands out a task with a timeout
 
     def current(self, index: int) -> tuple[int, float] | None:
         return self._slots.get(index)

@@ -49,6 +49,13 @@ class ThreadWorker(PexenActor):
         self._generation = generation
         self.abandoned = abandoned or threading.Event()
 
+    def _handle_receive(self, message: Any) -> Any:
+        # pykka's own tests each message for its control kinds first (stop,
+        # proxy calls); the planner's, boxed, is none of them
+        if type(message) is list:
+            return self.on_receive(message)
+        return super()._handle_receive(message)
+
     def on_receive(self, message: Any) -> None:
         if type(message) is list:  # boxed by the worker set: take it out (see _BoxedRef)
             message = message.pop()
@@ -59,15 +66,18 @@ class ThreadWorker(PexenActor):
         report = self._report_to.tell
         retired = False
         for spec, shared in message.items:
-            if cancelled() or abandoned():
+            if cancelled():
                 break
             if slots is not None:
+                # a retired worker is abandoned: begin() refuses it
                 if not slots.begin(index, gen, spec.tid):
                     retired = True  # abandoned meanwhile: the planner hands it out again
                     break
                 outcome = run_task(spec, shared)
                 slots.end(index, gen)
             else:
+                if abandoned():
+                    break
                 outcome = run_task(spec, shared)
             if abandoned():
                 break

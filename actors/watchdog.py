@@ -41,16 +41,20 @@ class Watchdog:
         self._seen = 0  # table entries already looked at for timeouts
         self._period = _MAX_PERIOD
 
-    def ensure(self) -> None:
-        """Start watching if the table (grown since) has a task with a timeout."""
+    def ensure(self) -> bool:
+        """Start watching if the table (grown since) has a task with a timeout.
+
+        Returns whether the watchdog watches (now or from before).
+        """
         timeouts = [s.timeout for s in self._table[self._seen :] if s.timeout is not None]
         self._seen = len(self._table)
         if not timeouts:
-            return
+            return self._thread is not None
         self._period = max(_MIN_PERIOD, min(self._period, min(timeouts) / 20))
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="pexen-watchdog", daemon=True)
             self._thread.start()
+        return True
 
     def stop(self) -> None:
         """Stop watching; returns when the thread has ended."""

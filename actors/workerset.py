@@ -15,7 +15,7 @@ reporter and no failure sink)::
     WorkerSet ---tell(WorkerLost)----------------> Reporter (a worker died or timed out)
     an actor whose handler raised ---end(RunEnded)--> FailureSink (the result mailbox)
 
-Messages crossing the boundary (frozen dataclasses of :mod:`actors.messages`)::
+Messages crossing the boundary (immutable, of :mod:`actors.messages`)::
 
     RunTasks(items, generation)     planner -> worker actor: ``items`` is
                                     ((TaskSpec, shared dict), ...), to run in order
@@ -92,8 +92,9 @@ Writing a pool (the checklist):
 - A factory ``make_workers(table, cancelled) -> WorkerSet`` (:data:`MakeWorkers`;
   the facade's pool object provides it as ``_worker_set``). It runs before any
   thread of the run: fork there, if at all. Read ``table``, never write it;
-  it grows during the run (:meth:`WorkerSet.enforce_timeouts` tells when),
-  and the tasks added must run too (a process pool sends their spec along).
+  it grows during the run (:meth:`WorkerSet.enforce_timeouts` tells when
+  the growth brings a timeout), and the tasks added must run too (a process
+  pool sends their spec along).
 - ``launch``: start ``n >= 1`` workers, return their actors in index order,
   keep ``report_to``; set each actor's ``failure_sink`` (pexen's actor kinds
   in :mod:`actors.base` end the run through it when a handler raises).
@@ -194,8 +195,9 @@ class WorkerSet(Protocol):
         """Enforce ``TaskSpec.timeout`` of the tasks now in the table (rule 3).
 
         Called by the engine in the caller's thread: after :meth:`launch`,
-        and after each growth of the table, before the planner learns of the
-        new tasks. Cheap when no new task has a timeout; never blocks.
+        and after each growth of the table that brings a task with a timeout,
+        before the planner learns of the new tasks. Looks at every entry added
+        since it last looked; never blocks.
         """
         ...
 

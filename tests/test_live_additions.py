@@ -220,3 +220,26 @@ def test_live_addition_validation_errors_change_nothing(pool):
     assert task_names(results) == ["a", "b"]
     # nothing was added for later runs either
     assert task_names(s.run(pool)) == ["a", "b"]
+
+
+@pytest.mark.timeout(30)
+def test_a_thread_task_added_with_a_timeout_after_tasks_without_one_is_abandoned():
+    # the thread workers ran tasks before any timeout existed in the run; the
+    # one added later times out, and the task after it still runs once
+    first = returning("first", priority=-1)
+    ev = threading.Event()
+    late_hang = blocker("late_hang", ev, timeout=0.3)
+    late_ok = returning("late_ok")
+    s = sched.Sched([first, returning("second")])
+    results = []
+    try:
+        for res in s.run(new_pool("thread", workers=2)):
+            results.append(res)
+            if res.task is first:
+                s.add_tasks([late_hang, late_ok])
+    finally:
+        ev.set()  # lets the abandoned thread end
+    res = by_task(results)
+    assert len(results) == 4
+    assert res[late_hang].excinfo.type is sched.TaskTimeoutError
+    assert res[late_ok].ret == "late_ok"

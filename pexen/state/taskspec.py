@@ -16,7 +16,7 @@ __all__ = ["TaskSpec", "check_priorities", "compile_task", "takes_shared"]
 _NO_KWARGS: Mapping[str, Any] = {}  # shared by every task without kwargs; never mutated
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, init=False)
 class TaskSpec:
     """Everything the engine needs to schedule and call one task.
 
@@ -41,8 +41,44 @@ class TaskSpec:
     #: whether the task needs any lock (derived; kept for the hot path)
     locks: bool = False
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "locks", bool(self.uses or self.claims))
+    # The dataclass's own __init__ (one object.__setattr__ per field, then
+    # __post_init__) took twice as long: one is built for every task added.
+    # This one stores each field through its slot directly; ``locks`` is
+    # derived whatever is passed for it.
+    def __init__(
+        self,
+        tid: int,
+        func: Callable[..., Any],
+        requires: frozenset[Hashable],
+        provides: frozenset[Hashable],
+        uses: frozenset[Hashable],
+        claims: frozenset[Hashable],
+        priority: Any,
+        kwargs: Mapping[str, Any],
+        pass_shared: bool,
+        timeout: float | None = None,
+        origin: int | None = None,
+        locks: bool = False,
+    ) -> None:
+        _set_tid(self, tid)
+        _set_func(self, func)
+        _set_requires(self, requires)
+        _set_provides(self, provides)
+        _set_uses(self, uses)
+        _set_claims(self, claims)
+        _set_priority(self, priority)
+        _set_kwargs(self, kwargs)
+        _set_pass_shared(self, pass_shared)
+        _set_timeout(self, timeout)
+        _set_origin(self, origin)
+        _set_locks(self, bool(uses or claims))
+
+
+# each slot's setter (what object.__setattr__ ends in), for TaskSpec.__init__
+(
+    _set_tid, _set_func, _set_requires, _set_provides, _set_uses, _set_claims, _set_priority,
+    _set_kwargs, _set_pass_shared, _set_timeout, _set_origin, _set_locks,
+) = (TaskSpec.__dict__[name].__set__ for name in TaskSpec.__dataclass_fields__)  # fmt: skip
 
 
 def takes_shared(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> bool:

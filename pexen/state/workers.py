@@ -47,14 +47,20 @@ class Workers(list[WorkerState]):
     def __init__(self, actors: Iterable[Any] = ()) -> None:
         super().__init__(WorkerState(i, actor) for i, actor in enumerate(actors))
 
-    def least_loaded(self) -> WorkerState | None:
-        """The live worker with the fewest tasks (the lowest index among equals).
+    def least_loaded(self, prefer: int = -1) -> WorkerState | None:
+        """The live worker with the fewest tasks.
 
-        ``None`` when no worker is alive.
+        Among equals: worker ``prefer`` when it is one of them (the caller
+        knows it is awake), else the lowest index. ``None`` when no worker is
+        alive.
         """
         best: WorkerState | None = None
         for worker in self:
-            if worker.alive and (best is None or worker.load < best.load):
+            if worker.alive and (
+                best is None
+                or worker.load < best.load
+                or (worker.load == best.load and worker.index == prefer)
+            ):
                 best = worker
         return best
 

@@ -521,3 +521,21 @@ def test_engine_open_run_takes_tasks_until_stopped():
     finally:
         engine.close(cancel=False)
     assert not engine.alive()
+
+
+def test_planner_gives_a_tie_to_the_worker_that_just_reported(rig_factory):
+    # capacity 4 on two workers: 0 and 2 to worker 0, 1 and 3 to worker 1;
+    # task 4 waits for what task 1 provides
+    specs = [spec(0), spec(1, provides=["a"]), spec(2), spec(3), spec(4, requires=["a"])]
+    rig = rig_factory(specs, capacity=4, workers=2)
+    rig.begin()
+    assert rig.dispatched(0) == [(0, {}), (2, {})]
+    assert rig.dispatched(1) == [(1, {}), (3, {})]
+    rig.done(ok(0), worker=0)  # nothing ready: loads 1 and 2
+    rig.done(ok(1), worker=1)  # loads 1 and 1, task 4 ready: a tie, to the reporter
+    assert rig.dispatched(1) == [(4, {})]
+    assert rig.workers[0].empty()
+    rig.done(ok(2), worker=0)
+    rig.done(ok(3), ok(4), worker=1)
+    assert {rig.result().task for _ in specs} == {s.func for s in specs}
+    assert rig.result() == RunEnded(0, 0)

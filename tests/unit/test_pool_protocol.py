@@ -383,3 +383,18 @@ def test_a_thread_worker_retired_before_its_next_task_drops_it_and_stops():
     assert ref.actor_stopped.wait(WAIT)
     assert not ran.is_set()  # the planner hands it out again: it must not run here
     assert reports.messages.empty()
+
+
+def test_thread_slots_take_their_locks_once_guarded_and_retire_as_before():
+    slots = ThreadSlots(2)
+    assert slots.begin(0, 0, 3)  # unguarded: no timeout yet, nothing retires a worker
+    current = slots.get(0)
+    assert current is not None and current[0] == 3
+    slots.end(0, 0)
+    assert slots.get(0) is None
+    slots.guard()  # a task with a timeout is about to be handed out
+    assert slots.begin(1, 0, 4)
+    assert slots.retire(1, 4) == 1
+    assert not slots.begin(1, 0, 5)  # the retired generation begins nothing more
+    slots.end(1, 0)
+    assert slots.get(1) is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from specs import spec
 
@@ -10,7 +12,7 @@ from pexen.state.depcheck import DepChecker, check_satisfiable
 from pexen.state.depgraph import DepGraph
 from pexen.state.handout import HandOutPolicy
 from pexen.state.readyqueue import ReadyQueue
-from pexen.state.taskspec import check_priorities, compile_task, takes_shared
+from pexen.state.taskspec import TaskSpec, check_priorities, compile_task, takes_shared
 
 
 def test_depgraph_ready_as_names_are_provided():
@@ -272,3 +274,19 @@ def test_handout_policy_allows_ahead_until_tasks_prove_long():
     for _ in range(20):
         policy.served(0.0001)
     assert policy.ahead()  # short again
+
+
+def test_taskspec_keeps_each_field_given_and_derives_locks():
+    def func():
+        pass
+
+    names = [frozenset({n}) for n in ("r", "p", "u", "c")]
+    s = TaskSpec(7, func, *names, 3, {"k": 1}, True, 2.5, 4, locks=False)
+    assert (s.tid, s.func, s.requires, s.provides, s.uses, s.claims) == (7, func, *names)
+    assert (s.priority, s.kwargs, s.pass_shared, s.timeout, s.origin) == (3, {"k": 1}, True, 2.5, 4)
+    assert s.locks is True  # derived from uses and claims, whatever was passed
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.tid = 8  # type: ignore[misc]
+    bare = dataclasses.replace(s, uses=frozenset(), claims=frozenset(), tid=9)
+    assert (bare.tid, bare.locks, bare.func, bare.timeout) == (9, False, func, 2.5)
+    assert bare != s and s == s  # a task is equal only to itself

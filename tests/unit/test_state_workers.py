@@ -76,3 +76,14 @@ def test_lost_for_good_is_dead_and_keeps_its_generation():
     assert ws.any_alive()
     ws.lost(0, None)
     assert not ws.any_alive()
+
+
+def test_least_loaded_prefers_the_awake_worker_among_equals_only():
+    ws = Workers(["a", "b", "c"])
+    assert ws.least_loaded(prefer=2) is ws[2]  # all equal: the preferred one
+    ws[2].load = 1
+    assert ws.least_loaded(prefer=2) is ws[0]  # busier: least loaded still first
+    ws[0].load = ws[1].load = 1
+    assert ws.least_loaded(prefer=1) is ws[1]
+    ws[1].alive = False
+    assert ws.least_loaded(prefer=1) is ws[0]  # a dead worker is never preferred
