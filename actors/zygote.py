@@ -254,7 +254,7 @@ def _pickle_table(table: Sequence[TaskSpec]) -> bytes:
     """
     calls = [(spec.tid, spec.func, spec.kwargs, spec.pass_shared) for spec in table]
     try:
-        return tablepickle.dumps(calls)
+        return tablepickle.dumps_table(calls)
     except Exception:
         log.debug("the task table does not pickle whole; pickling task by task")
     for i, call in enumerate(calls):
@@ -262,17 +262,18 @@ def _pickle_table(table: Sequence[TaskSpec]) -> bytes:
             cloudpickle.dumps(call, pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             calls[i] = (call[0], _Unpicklable(repr(call[1]), str(exc)), {}, False)
-    return tablepickle.dumps(calls)
+    return tablepickle.dumps_table(calls)
 
 
 class _Calls(Sequence[Runnable]):
-    """The table an exec'd zygote loaded: its tuples, seen as :class:`Call` records.
+    """The table an exec'd zygote loaded (a :class:`tablepickle.Table`), its
+    rows seen as :class:`Call` records.
 
-    Each is wrapped when a worker looks it up, in the worker, instead of all
+    Each is made when a worker looks it up, in the worker, instead of all
     of them in the zygote before the first worker can start.
     """
 
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+    def __init__(self, rows: Sequence[tablepickle.Row]) -> None:
         self._rows = rows
 
     def __len__(self) -> int:
@@ -327,7 +328,7 @@ def _exec_zygote(
 def _exec_main(ctrl_fd: int, slots_fd: int, count: int, table_fd: int) -> None:
     """The entry point of an exec'd zygote."""
     with gc_paused(), os.fdopen(table_fd, "rb") as src:
-        table = _Calls(cloudpickle.load(src))
+        table = _Calls(tablepickle.Table(cloudpickle.load(src)))
     slots = WorkerSlots(count, fd=slots_fd)
     _zygote_main(socket.socket(fileno=ctrl_fd), table, slots)
 
