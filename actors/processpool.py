@@ -27,7 +27,7 @@ from .slots import WorkerSlots
 from .sources import ReaderThread
 from .watchdog import Watchdog, timeout_error
 from .wire import OutcomeReader
-from .zygote import Spawned, Zygote, describe_status
+from .zygote import Zygote, describe_status
 
 if TYPE_CHECKING:
     from .workerset import FailureSink, Reporter, WorkerActor, WorkerSet
@@ -54,7 +54,7 @@ class ProcessWorkerSet:
         self._slots = WorkerSlots(workers)
         self._lock = threading.Lock()
         self._closing = False
-        self._procs: list[_Proc] = []
+        self._procs: list[tuple[int, Connection, int | None]] = []
         self._generation = [0] * workers
         self._timed_out: dict[int, int] = {}  # index -> tid killed for its timeout
         self._refs: list[ProcessWorker] = []
@@ -69,21 +69,21 @@ class ProcessWorkerSet:
             self.close(kill=True)
             raise
 
-    def _spawn(self, index: int) -> _Proc:
-        spawned, conn = self._zygote.spawn(index)
-        return _Proc(self._zygote, spawned, conn)
+    def _spawn(self, index: int) -> tuple[int, Connection, int | None]:
+        pid, conn = self._zygote.spawn(index)
+        return pid, conn, _pidfd(pid)
 
     def launch(self, report_to: Reporter, failure_sink: FailureSink | None) -> list[WorkerActor]:
         self._report_to = report_to
         self._reader = ReaderThread()
         self._refs = [
-            ProcessWorker(i, proc.conn, self._inherited, report_to, partial(self._want_write, i))
-            for i, proc in enumerate(self._procs)
+            ProcessWorker(i, conn, self._inherited, report_to, partial(self._want_write, i))
+            for i, (_, conn, _) in enumerate(self._procs)
         ]
         for ref in self._refs:
             ref.failure_sink = failure_sink
-        for index, proc in enumerate(self._procs):
-            self._read_socket(index, proc.conn)
+        for index, (_, conn, _) in enumerate(self._procs):
+            self._read_socket(index, conn)
         return list(self._refs)
 
     def enforce_timeouts(self) -> None:
@@ -97,7 +97,8 @@ class ProcessWorkerSet:
             if self._closing or self._slots.get(index) is None:
                 return
             self._timed_out[index] = tid
-            self._procs[index].kill()
+            pid, _, pidfd = self._procs[index]
+            _kill(pid, pidfd)
 
     # -- socket events (in the reader thread) --------------------------------
 
@@ -113,7 +114,7 @@ class ProcessWorkerSet:
         with self._lock:
             if self._closing or self._reader is None:
                 return
-            fd = self._procs[index].conn.fileno()
+            fd = self._procs[index][1].fileno()
         self._reader.modify(fd, selectors.EVENT_READ | selectors.EVENT_WRITE)
 
     def _ready(self, index: int, conn: Connection, frames: OutcomeReader, mask: int) -> None:
@@ -147,9 +148,8 @@ class ProcessWorkerSet:
         with self._lock:
             if self._closing:
                 return None
-            proc = self._procs[index]
-        pid = proc.pid()
-        status = None if pid is None else self._zygote.reap(pid)
+            pid, conn, pidfd = self._procs[index]
+        status = self._zygote.reap(pid)
         current = self._slots.get(index)
         self._slots.end(index)
         culprit = current[0] if current is not None else None
@@ -160,7 +160,9 @@ class ProcessWorkerSet:
         else:
             err = WorkerLostError(f"the worker running the task died: {describe_status(status)}")
         log.info("worker %d lost (%s), running task %s", index, err, culprit)
-        proc.close()
+        conn.close()
+        if pidfd is not None:
+            os.close(pidfd)
         with self._lock:
             if self._closing:
                 return None
@@ -172,9 +174,9 @@ class ProcessWorkerSet:
                 return None
             self._generation[index] += 1
             generation = self._generation[index]
-        self._refs[index].tell(Reconnect(proc.conn, generation))
+        self._refs[index].tell(Reconnect(proc[1], generation))
         self._report_to.tell(WorkerLost(index, generation, culprit, err))
-        return proc.conn
+        return proc[1]
 
     # -- shutdown ----------------------------------------------------------
 
@@ -185,52 +187,24 @@ class ProcessWorkerSet:
             self._closing = True
             procs = list(self._procs)
         if kill:
-            for proc in procs:
-                proc.kill()
+            for pid, _, pidfd in procs:
+                _kill(pid, pidfd)
         self._watchdog.stop()
         if self._reader is not None:
             self._reader.stop()
         for ref in self._refs:
             ref.stop()
-        for proc in procs:
-            proc.close()  # an idle worker process ends on EOF
+        for _, conn, pidfd in procs:
+            conn.close()  # an idle worker process ends on EOF
+            if pidfd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(pidfd)
         self._procs = []
         self._zygote.close()  # returns once every worker process has ended
         self._slots.close()
 
     def alive(self) -> bool:
         return bool(self._procs)
-
-
-class _Proc:
-    """A worker process of the set: its connection at once, its pid (and a
-    pidfd on it) once the zygote has said which it is."""
-
-    def __init__(self, zygote: Zygote, spawned: Spawned, conn: Connection) -> None:
-        self._zygote = zygote
-        self._spawned = spawned
-        self.conn = conn
-        self._pidfd: int | None = None
-
-    def pid(self) -> int | None:
-        """Its pid; ``None`` if the zygote ended before forking it."""
-        pid = self._zygote.worker_pid(self._spawned)
-        if pid is not None and self._pidfd is None:
-            # the pid stays this process's until the zygote reaps it, on our request
-            self._pidfd = _pidfd(pid)
-        return pid
-
-    def kill(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            _kill(pid, self._pidfd)
-
-    def close(self) -> None:
-        self.conn.close()
-        pidfd, self._pidfd = self._pidfd, None
-        if pidfd is not None:
-            with contextlib.suppress(OSError):
-                os.close(pidfd)
 
 
 def _spec(table: Sequence[TaskSpec], tid: int) -> TaskSpec | None:

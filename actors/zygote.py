@@ -24,8 +24,8 @@ forked past (:func:`safe_to_fork` says why that is safe).
     scheduler process             zygote                  worker process i
     -----------------             ------                  ----------------
     Zygote(table, slots) -fork--> loop on control socket
-    spawn(i) -- b"spawn i" + socket (SCM_RIGHTS) --> fork --> worker_main(i)
-             <---- pid (read when first needed)
+    spawn(i) ----- b"spawn i" --> fork ----------------> worker_main(i)
+             <---- pid + socket (SCM_RIGHTS)
     ProcessWorker -- pickled [(tid, shared, spec or None, code), ...] --> run_task()
     ReaderThread <------------------ pickled outcome, one per task ----
     reap(pid) ---- b"reap pid" -> waitpid -> exit status
@@ -158,39 +158,20 @@ def safe_to_fork() -> bool:
     return True
 
 
-class Spawned:
-    """A worker process the zygote was asked to fork; its pid comes with
-    :meth:`Zygote.worker_pid`."""
-
-    __slots__ = ("answered", "pid")
-
-    def __init__(self) -> None:
-        self.answered = False
-        self.pid: int | None = None  # None: the zygote ended before it forked one
-
-
 class Zygote:
     """The scheduler's handle on its fork server.
 
-    Construct it while no other thread of pexen runs. :meth:`spawn` asks for
-    a worker process and returns at once with a connection to it (what is
-    written to it waits in the socket until the process runs);
-    :meth:`worker_pid` waits for the zygote's answer; :meth:`reap` collects a dead
-    worker's exit status; :meth:`close` ends the zygote once every worker
-    process it forked has exited (close their connections or kill them
-    first). The methods may be called from any thread.
-
-    Nothing waits for the zygote at its start: an exec'd one takes a tenth
-    of a second to boot, while the scheduler prepares its run.
+    Construct it while no other thread of pexen runs. :meth:`spawn` starts a
+    worker process and returns its pid and a connection to it; :meth:`reap`
+    collects a dead worker's exit status; :meth:`close` ends the zygote once
+    every worker process it forked has exited (close their connections or
+    kill them first). The methods may be called from any thread.
     """
 
     def __init__(self, table: Sequence[TaskSpec], slots: WorkerSlots) -> None:
-        from collections import deque
-
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._ctrl = ours
         self._lock = threading.Lock()
-        self._unanswered: deque[Spawned] = deque()  # spawns whose pid is still to be read
         self._proc: subprocess.Popen[bytes] | None = None
         #: how the zygote got its task table: "fork" (inherited) or "exec" (pickled)
         self.start_method = "fork" if safe_to_fork() else "exec"
@@ -212,49 +193,20 @@ class Zygote:
         theirs.close()
         self.pid = pid
 
-    def spawn(self, index: int) -> tuple[Spawned, Connection]:
-        """Ask for worker process ``index``; return it and a connection to it.
-
-        Raises :class:`OSError` if the zygote is gone. A zygote that ends
-        before it forked the process closes the process's end of the
-        connection: the connection then reads EOF, as for a process that died.
-        """
+    def spawn(self, index: int) -> tuple[int, Connection]:
+        """Fork worker process ``index``; return its pid and a connection to it."""
         from multiprocessing.connection import Connection
 
-        ours, theirs = socket.socketpair()
-        spawned = Spawned()
-        try:
-            with self._lock:
-                socket.send_fds(self._ctrl, [f"spawn {index}".encode()], [theirs.fileno()])
-                self._unanswered.append(spawned)
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-        return spawned, Connection(ours.detach())
-
-    def worker_pid(self, spawned: Spawned) -> int | None:
-        """The pid of a spawned worker process (``None`` if it never was),
-        waiting for the zygote's answer if it has not come yet."""
         with self._lock:
-            self._read_answers(spawned)
-        return spawned.pid
-
-    def _read_answers(self, until: Spawned | None = None) -> None:
-        """Read the pids of the spawns asked for (up to ``until``); hold the lock."""
-        while self._unanswered and not (until is not None and until.answered):
-            spawned = self._unanswered.popleft()
-            try:
-                msg = self._ctrl.recv(64)
-            except OSError:
-                msg = b""
-            spawned.pid, spawned.answered = (int(msg) if msg else None), True
+            self._ctrl.send(f"spawn {index}".encode())
+            msg, fds, _, _ = socket.recv_fds(self._ctrl, 64, 1)
+        if not msg or len(fds) != 1:
+            raise OSError("the zygote did not spawn a worker")
+        return int(msg), Connection(fds[0])
 
     def reap(self, pid: int) -> int | None:
         """Wait for a worker process that is ending; return its wait status."""
         with self._lock:
-            self._read_answers()
             self._ctrl.send(f"reap {pid}".encode())
             msg = self._ctrl.recv(64)
         return int(msg) if msg and msg != b"-" else None
@@ -264,8 +216,6 @@ class Zygote:
         with self._lock:
             if self._ctrl.fileno() == -1:
                 return
-            # answers left unread would reset the socket, losing "close" on its way
-            self._read_answers()
             with contextlib.suppress(OSError):  # a dead zygote ends all the same
                 self._ctrl.send(b"close")
             self._ctrl.close()
@@ -432,26 +382,12 @@ def _exec_zygote(
         os.close(table_r)
     try:
         with gc_paused(), os.fdopen(table_w, "wb") as out:
-            data = _pickle_table(table)
-            _fit_pipe(table_w, len(data))
-            out.write(data)  # an EPIPE if it died: OSError, as for a fork
+            out.write(_pickle_table(table))  # an EPIPE if it died: OSError, as for a fork
     except BaseException:
         proc.kill()
         proc.wait()
         raise
     return proc
-
-
-def _fit_pipe(fd: int, size: int) -> None:
-    """Let the pipe ``fd`` hold ``size`` bytes (1 MiB at most), so that the
-    table is written without waiting for the zygote to have booted and read
-    it; where the system refuses, the write waits as it would have."""
-    import fcntl
-
-    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux
-    if setsize is not None and size > 1 << 16:  # a pipe holds 64 KiB already
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(fd, setsize, min(size, 1 << 20))
 
 
 def _exec_main(ctrl_fd: int, slots_fd: int, count: int, table_fd: int) -> None:
@@ -480,19 +416,16 @@ def _zygote_main(ctrl: socket.socket, table: Sequence[Runnable], slots: WorkerSl
     closed = False
     while True:
         try:
-            msg, fds, _, _ = socket.recv_fds(ctrl, 64, 1)
+            cmd = ctrl.recv(64).decode()
         except OSError:
             break
-        verb, _, arg = msg.decode().partition(" ")
-        if verb == "spawn" and len(fds) == 1:
-            os.set_inheritable(fds[0], False)  # no program a task runs gets it
-            pid = _fork_worker(ctrl, table, slots, int(arg), socket.socket(fileno=fds[0]))
+        verb, _, arg = cmd.partition(" ")
+        if verb == "spawn":
+            pid, conn = _fork_worker(ctrl, table, slots, int(arg))
             workers.add(pid)
-            ctrl.send(str(pid).encode())
-            continue
-        for fd in fds:
-            os.close(fd)
-        if verb == "reap":
+            socket.send_fds(ctrl, [str(pid).encode()], [conn.fileno()])
+            conn.close()
+        elif verb == "reap":
             status = _reap(int(arg), workers)
             ctrl.send(b"-" if status is None else str(status).encode())
         else:  # "close", or b"" when the scheduling process is gone
@@ -506,23 +439,17 @@ def _zygote_main(ctrl: socket.socket, table: Sequence[Runnable], slots: WorkerSl
 
 
 def _fork_worker(
-    ctrl: socket.socket,
-    table: Sequence[Runnable],
-    slots: WorkerSlots,
-    index: int,
-    theirs: socket.socket,
-) -> int:
-    """Fork worker process ``index``, on its end of its socket; return its pid."""
+    ctrl: socket.socket, table: Sequence[Runnable], slots: WorkerSlots, index: int
+) -> tuple[int, socket.socket]:
+    """Fork worker process ``index``; return its pid and the zygote's end of its socket."""
     zygote = os.getpid()
-    try:
-        pid = os.fork()
-    except BaseException:
-        theirs.close()
-        raise
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
     if pid == 0:  # the worker process
         code = 1
         try:
             ctrl.close()
+            ours.close()
             proctree.die_with_parent(zygote)
             proctree.become_subreaper()
             _start_as_multiprocessing_child()
@@ -532,7 +459,7 @@ def _fork_worker(
             _end_as_multiprocessing_child()
             _child_exit(code)
     theirs.close()
-    return pid
+    return pid, ours
 
 
 def _reap(pid: int, workers: set[int]) -> int | None:
