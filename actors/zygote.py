@@ -328,13 +328,18 @@ def site_free_hooks() -> str | None:
     mostly import hooks. So the zygote runs with ``-S`` when every hook of
     this process is stock or of a kind :func:`reinstall_step` knows, whose
     installers it calls as their ``.pth`` lines do, in the same order (and
-    it gets the builtins site adds: ``exit``, ``quit``, ``help``...); when a
+    it gets what else site sets: a virtual environment's ``sys.prefix`` and
+    ``sys.exec_prefix``, the builtins ``exit``, ``quit``, ``help``...); when a
     hook of any other kind is installed, or a ``sitecustomize`` or
     ``usercustomize`` was run, it runs site as usual.
     """
     if "sitecustomize" in sys.modules or "usercustomize" in sys.modules:
         return None
-    steps = ["import site; site.setquit(); site.setcopyright(); site.sethelper(); "]
+    steps = [
+        # what site sets besides the path: a venv's prefixes, the builtins
+        f"sys.prefix = {sys.prefix!r}; sys.exec_prefix = {sys.exec_prefix!r}; "
+        "import site; site.setquit(); site.setcopyright(); site.sethelper(); "
+    ]
     owners = set()
     for finder in sys.meta_path:
         step = reinstall_step(finder)

@@ -19,7 +19,7 @@ def _names(finders: list[object]) -> list[str]:
     return [f.__name__ if isinstance(f, type) else type(f).__name__ for f in finders]
 
 
-def _probe() -> tuple[int, list[str], list[bool], list[str]]:
+def _probe() -> tuple[int, list[str], list[bool], list[str], tuple[str, str]]:
     """What the worker process's interpreter looks like."""
     import builtins as b
     import sys as s
@@ -29,6 +29,7 @@ def _probe() -> tuple[int, list[str], list[bool], list[str]]:
         _names(s.meta_path),
         [hasattr(b, n) for n in ("exit", "quit", "help", "copyright", "credits", "license")],
         list(s.path),
+        (s.prefix, s.exec_prefix),
     )
 
 
@@ -45,7 +46,7 @@ def foreign_thread() -> Iterator[None]:
         other.join()
 
 
-def _run_probe() -> tuple[int, list[str], list[bool], list[str]]:
+def _run_probe() -> tuple[int, list[str], list[bool], list[str], tuple[str, str]]:
     [res] = list(sched.Sched([tagged("probe", _probe)]).run(new_pool("process", workers=1)))
     assert res.excinfo is None, res.excinfo
     return res.ret
@@ -112,10 +113,14 @@ def test_without_site_the_worker_has_the_hooks_path_and_builtins_of_site(
     foreign_thread, monkeypatch, tmp_path
 ):
     _known_hooks_only(monkeypatch, tmp_path)
+    # as in a virtual environment, where site sets them from pyvenv.cfg
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
+    monkeypatch.setattr(sys, "exec_prefix", str(tmp_path / "venv"))
     steps = zygote.site_free_hooks()
     assert steps is not None and "__editable___probe_finder.install()" in steps
-    no_site, finders, builtins_there, path = _run_probe()
+    no_site, finders, builtins_there, path, prefixes = _run_probe()
     assert no_site == 1
+    assert prefixes == (sys.prefix, sys.exec_prefix)  # a venv's, as site sets them
     assert finders == _names(sys.meta_path)  # the same hooks, in the same order
     assert all(builtins_there)
     assert all(entry in path for entry in sys.path)
@@ -127,7 +132,7 @@ def test_an_unknown_import_hook_makes_the_zygote_run_site(foreign_thread, monkey
     _known_hooks_only(monkeypatch, tmp_path)
     monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, _UnknownFinder()])
     assert zygote.site_free_hooks() is None
-    no_site, _, builtins_there, _ = _run_probe()
+    no_site, _, builtins_there, _, _ = _run_probe()
     assert no_site == 0
     assert all(builtins_there)
 
