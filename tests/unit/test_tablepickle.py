@@ -115,3 +115,70 @@ def test_a_function_renamed_after_its_definition_keeps_its_name():
 def test_module_level_functions_and_other_objects_pickle_as_usual():
     rows = [(0, len, {"a": 1}, False), (1, pickle.dumps, {}, True), {"k": [1, 2]}]
     assert _roundtrip(rows) == rows
+
+
+# -- whole task tables: rows made into functions as they are looked up -----
+
+
+def _table(funcs, kwargs=None):
+    rows = [(tid, f, (kwargs or {}).get(tid, {}), tid % 2 == 1) for tid, f in enumerate(funcs)]
+    return tablepickle.Table(pickle.loads(tablepickle.dumps_table(rows)))
+
+
+def test_a_table_of_closures_comes_back_row_by_row_with_their_own_cells():
+    table = _table(_closures(50), kwargs={3: {"x": 3}})
+    assert len(table) == 50
+    rows = [table[i] for i in range(50)]
+    assert [row[0] for row in rows] == list(range(50))
+    assert [row[1]() for row in rows] == list(range(50))
+    assert [row[2] for row in rows] == [{"x": 3} if i == 3 else {} for i in range(50)]
+    assert [row[3] for row in rows] == [i % 2 == 1 for i in range(50)]
+    assert table[7][1] is not table[7][1]  # made at each look-up, kept nowhere
+    assert [row[1]() for row in table[10:13]] == [10, 11, 12]
+
+
+def test_a_table_is_smaller_than_clones_of_each_closure():
+    rows = [(tid, f, {}, False) for tid, f in enumerate(_closures(200))]
+    assert len(tablepickle.dumps_table(rows)) < len(tablepickle.dumps(rows))
+
+
+def test_a_table_keeps_what_a_row_cannot_carry():
+    def make(i):
+        def task(a=i, *, b=i * 10):
+            return a + b
+
+        task.mark = f"m{i}"
+        return task
+
+    def make_rec(i):
+        def rec(k):
+            return i if k == 0 else rec(k - 1)
+
+        return rec
+
+    shared = [1, 2]
+
+    def make_holder(i):
+        def task():
+            return shared, i
+
+        return task
+
+    funcs = [len, *(make(i) for i in range(3)), *(make_rec(i) for i in range(3))]
+    funcs += [make_holder(i) for i in range(3)]
+    funcs += [lambda: 5, lambda: 6]
+    funcs[2].__name__ = "renamed"
+    table = _table(funcs)
+    back = [row[1] for row in table]
+    assert back[0] is len
+    assert [f() for f in back[1:4]] == [0, 11, 22]
+    assert [f.mark for f in back[1:4]] == ["m0", "m1", "m2"]
+    assert back[2].__name__ == "renamed"
+    assert [f(3) for f in back[4:7]] == [0, 1, 2]
+    held = [f() for f in back[7:10]]
+    assert [i for _, i in held] == [0, 1, 2]
+    assert held[0][0] == [1, 2] and held[0][0] is held[2][0]  # one object, as it was
+    assert [f() for f in back[10:]] == [5, 6]
+    for f, g in zip(funcs[1:], back[1:], strict=True):
+        names = ("__name__", "__qualname__", "__module__")
+        assert [getattr(g, n) for n in names] == [getattr(f, n) for n in names]
