@@ -289,71 +289,6 @@ class _Calls(Sequence[Runnable]):
         return Call(*self._rows[index])
 
 
-# The import hooks that .pth files commonly install (setuptools' editable
-# installs, its distutils shim, virtualenv's patches), each with what its
-# .pth line does after importing its module ("": the import installs it).
-_EDITABLE_FINDER = ("__editable__", "_finder")
-_SHIMS = {"_distutils_hack": "add_shim", "_virtualenv": ""}
-# where the stock path hooks come from (importlib renames its frozen module)
-_STOCK_PATH_HOOKS = ("zipimport", "_frozen_importlib_external", "importlib._bootstrap_external")
-
-
-def reinstall_step(finder: object) -> str | None:
-    """The statement that installs ``finder`` (an entry of ``sys.meta_path``)
-    again in a fresh interpreter started without :mod:`site`: ``""`` for a
-    stock finder, ``None`` for one of a kind that only site would install."""
-    import importlib.machinery as machinery
-
-    if finder in (machinery.BuiltinImporter, machinery.FrozenImporter, machinery.PathFinder):
-        return ""
-    owner = finder.__module__ if isinstance(finder, type) else type(finder).__module__
-    if owner.startswith(_EDITABLE_FINDER[0]) and owner.endswith(_EDITABLE_FINDER[1]):
-        call: str | None = "install"
-    else:
-        call = _SHIMS.get(owner)
-    module = sys.modules.get(owner)
-    if call is None or module is None or (call and not callable(getattr(module, call, None))):
-        return None
-    return f"import {owner}; {owner}.{call}(); " if call else f"import {owner}; "
-
-
-def site_free_hooks() -> str | None:
-    """How an exec'd zygote may skip :mod:`site`: the statements that install
-    this process's import hooks again; ``None`` if it must run :mod:`site`.
-
-    :mod:`site` reads every ``.pth`` file of the installation, some of which
-    import much (a third of an exec'd zygote's start here, before it imports
-    anything of its own). What site gives a child that the parent's
-    ``sys.path`` does not is what ``.pth`` files and ``sitecustomize`` do:
-    mostly import hooks. So the zygote runs with ``-S`` when every hook of
-    this process is stock or of a kind :func:`reinstall_step` knows, whose
-    installers it calls as their ``.pth`` lines do, in the same order (and
-    it gets what else site sets: a virtual environment's ``sys.prefix`` and
-    ``sys.exec_prefix``, the builtins ``exit``, ``quit``, ``help``...); when a
-    hook of any other kind is installed, or a ``sitecustomize`` or
-    ``usercustomize`` was run, it runs site as usual.
-    """
-    if "sitecustomize" in sys.modules or "usercustomize" in sys.modules:
-        return None
-    steps = [
-        # what site sets besides the path: a venv's prefixes, the builtins
-        f"sys.prefix = {sys.prefix!r}; sys.exec_prefix = {sys.exec_prefix!r}; "
-        "import site; site.setquit(); site.setcopyright(); site.sethelper(); "
-    ]
-    owners = set()
-    for finder in sys.meta_path:
-        step = reinstall_step(finder)
-        if step is None:
-            return None
-        if step and step not in steps:
-            steps.append(step)
-            owners.add(finder.__module__ if isinstance(finder, type) else type(finder).__module__)
-    for hook in sys.path_hooks:
-        if getattr(hook, "__module__", None) not in (*_STOCK_PATH_HOOKS, *owners):
-            return None
-    return "".join(steps)
-
-
 def _exec_zygote(
     ctrl: socket.socket, table: Sequence[TaskSpec], slots: WorkerSlots
 ) -> subprocess.Popen[bytes]:
@@ -366,16 +301,18 @@ def _exec_zygote(
 
     table_r, table_w = os.pipe()
     fds = (ctrl.fileno(), slots.fd, table_r)
-    hooks = site_free_hooks()
-    flags = [] if hooks is None else ["-S"]
+    # With site, as any child: skipping it (-S) saves ~10 ms here, but what
+    # .pth files do beyond import hooks (coverage's start-up, namespace
+    # packages, a CA bundle) would be lost, and -S passes on to every
+    # interpreter a task spawns, whose editable installs then fail to import.
     boot = (
-        f"import sys; sys.path[:0] = {sys.path!r}; {hooks or ''}"
+        f"import sys; sys.path[:0] = {sys.path!r}; "
         f"from actors.zygote import _exec_main; _exec_main({fds[0]}, {fds[1]}, {slots.count}, "
         f"{fds[2]})"
     )
     try:
         proc = subprocess.Popen(
-            [sys.executable, *flags, "-c", boot],
+            [sys.executable, "-c", boot],
             pass_fds=fds,
             stdin=subprocess.DEVNULL,
             close_fds=True,
