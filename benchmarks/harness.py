@@ -9,6 +9,7 @@ pexen, legacy, ...); the table shows medians and ratios of medians. See
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import datetime as _dt
 import hashlib
@@ -458,6 +459,10 @@ def snapshot_code(dest: Path) -> str:
         src = REPO_ROOT / pkg
         if src.is_dir():
             shutil.copytree(src, dest / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+            # compiled, as pip leaves an installed package: an exec'd zygote
+            # (W8) would otherwise compile pexen's modules inside the timing
+            # wherever PYTHONDONTWRITEBYTECODE is set
+            compileall.compile_dir(dest / pkg, quiet=1)
     return code_hash(dest)
 
 
