@@ -73,7 +73,8 @@ Data flow of one run of :meth:`pexen.sched.Sched.run` (a standalone pool of
   How many tasks may be out at once is the planner's ``capacity``
   (``workers + spare``).
 
-Modules: ``messages`` (the protocol), ``base`` (actor kinds), ``planner``,
+Modules: ``messages`` (the protocol; ``outcome``, its one message a worker
+process builds, apart), ``base`` (actor kinds), ``planner``,
 ``lockmanager``, ``workerset`` (the pool protocol), ``threadpool``,
 ``processpool`` and ``daskpool`` (its implementations; ``daskcluster`` starts
 a private cluster, ``daskwire`` is what runs on a cluster worker),

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, Protocol
 from pexen.vocab.errors import TaskFailError
 from pexen.vocab.results import ExceptionInfo
 
-from .messages import Outcome
+from .outcome import Outcome
 
 __all__ = ["Call", "Runnable", "failure", "run_task"]
 

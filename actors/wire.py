@@ -19,7 +19,7 @@ from typing import Any
 
 from pexen.vocab.results import ExceptionInfo
 
-from .messages import Outcome
+from .outcome import Outcome
 from .taskrun import failure
 
 __all__ = [
