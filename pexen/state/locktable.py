@@ -34,6 +34,10 @@ class _Resource:
     def idle(self) -> bool:
         return not self.readers and self.writer is None and not self.queue and not self.blocked
 
+    def reusable(self) -> bool:
+        """Whether an idle record carries nothing over to another resource."""
+        return not self.writers and not self.dead_writer and not self.dead_readers
+
     def dooms(self, exclusive: bool) -> bool:
         """Whether a request can never be granted: it conflicts with a dead holder."""
         return self.dead_writer or (exclusive and self.dead_readers > 0)
@@ -311,6 +315,6 @@ class LockTable:
                     self._prune(res, name)
                 if res.idle():
                     del self._res[name]
-                    if len(self._spare) < _SPARE_RESOURCES and not res.writers:
+                    if len(self._spare) < _SPARE_RESOURCES and res.reusable():
                         self._spare.append(res)
         return granted
