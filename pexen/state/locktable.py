@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 __all__ = ["LockTable"]
 
 
+#: at most this many idle resources are kept for reuse (LockTable._spare)
+_SPARE_RESOURCES = 64
+
+
 @dataclass(slots=True)
 class _Resource:
     readers: set[int] = field(default_factory=set)
@@ -29,6 +33,10 @@ class _Resource:
 
     def idle(self) -> bool:
         return not self.readers and self.writer is None and not self.queue and not self.blocked
+
+    def reusable(self) -> bool:
+        """Whether an idle record carries nothing over to another resource."""
+        return not self.writers and not self.dead_writer and not self.dead_readers
 
     def dooms(self, exclusive: bool) -> bool:
         """Whether a request can never be granted: it conflicts with a dead holder."""
@@ -71,6 +79,11 @@ class LockTable:
         self._blocked_by: dict[int, Hashable] = {}  # waiting tid -> its blocker
         self._doomed: set[int] = set()
         self._tickets = 0
+        # idle resources kept for reuse, so that a resource that frees and is
+        # locked again (the common case) costs no new containers
+        self._spare: list[_Resource] = []
+        # whether any lock was ever forfeited: until then no request is doomed
+        self._forfeits = False
 
     # -- queries -----------------------------------------------------------
 
@@ -112,7 +125,7 @@ class LockTable:
             raise ValueError(f"task {tid} already holds or waits for its locks")
         self._tickets += 1
         req = _Request(self._tickets, frozenset(uses), frozenset(claims))
-        if self._dooms(req):
+        if self._forfeits and self._dooms(req):
             self._doomed.add(tid)
             return False
         blocker = self._blocker(req)
@@ -150,6 +163,7 @@ class LockTable:
         queues, which may let compatible waiters behind them through.
         """
         uses, claims = self._held[tid]
+        self._forfeits = True
         for name in uses:
             self._res[name].dead_readers += 1
         for name in claims:
@@ -180,7 +194,8 @@ class LockTable:
     def _resource(self, name: Hashable) -> _Resource:
         res = self._res.get(name)
         if res is None:
-            res = self._res[name] = _Resource()
+            spare = self._spare
+            res = self._res[name] = spare.pop() if spare else _Resource()
         return res
 
     def _dooms(self, req: _Request) -> bool:
@@ -271,7 +286,7 @@ class LockTable:
             if res is None:
                 continue
             heap = res.blocked
-            while True:
+            while heap:
                 self._prune(res, name)
                 if not heap:
                     break
@@ -291,9 +306,15 @@ class LockTable:
         for name in names:
             res = self._res.get(name)
             if res is not None:
-                self._first_waiter(res)
-                self._first_writer(res)
-                self._prune(res, name)
+                # the guards only save calls: each of these stops at an empty queue
+                if res.queue:
+                    self._first_waiter(res)
+                if res.writers:
+                    self._first_writer(res)
+                if res.blocked:
+                    self._prune(res, name)
                 if res.idle():
                     del self._res[name]
+                    if len(self._spare) < _SPARE_RESOURCES and res.reusable():
+                        self._spare.append(res)
         return granted

@@ -97,6 +97,39 @@ def test_the_table_forgets_everything_once_all_is_released():
     assert t.idle()
 
 
+def test_a_resource_freed_and_locked_again_starts_afresh():
+    # a freed resource's record is reused for the next one locked: it must
+    # carry nothing over, stale queue entries of withdrawn waiters included
+    t = LockTable()
+    assert t.request(1, [], ["a"])
+    assert not t.request(2, ["a"], [])
+    assert not t.request(3, [], ["a"])
+    assert t.withdraw(3) == []
+    assert t.release(1) == [2]
+    assert t.release(2) == []
+    assert t.idle()
+    assert t.request(4, [], ["b"])
+    assert t.held() == {"b": ("claims", (4,))}
+    assert not t.request(5, ["b"], [])
+    assert t.request(6, ["a"], [])  # "a" is free again, whatever record "b" got
+    assert not t.request(7, [], ["a"])
+    assert t.waiting() == [5, 7]
+    assert t.release(4) == [5]
+    assert t.release(6) == [7]
+    assert t.release(5) == [] and t.release(7) == []
+    assert t.idle()
+
+
+def test_many_names_leave_few_records_behind():
+    t = LockTable()
+    for tid in range(1000):
+        assert t.request(tid, [f"u{tid}"], [f"c{tid}"])
+    for tid in range(1000):
+        assert t.release(tid) == []
+    assert t.idle()
+    assert len(t._spare) <= 64  # the reuse list is bounded, not one per name seen
+
+
 def test_request_twice_is_an_error():
     t = LockTable()
     t.request(1, ["r"], [])
