@@ -51,3 +51,12 @@ def test_observer_overhead_benchmark_runs():
         assert re.fullmatch(row.format(re.escape(name)), line), line
     assert re.fullmatch(r"  \(the trace file of the last TraceReport run: \d+\.\d\d MB\)", lines[4])
     assert len(lines) == 5
+
+
+@pytest.mark.timeout(90)
+def test_add_cost_benchmark_runs():
+    lines = _run_module("benchmarks.add_cost", "--sizes", "1200,1500").splitlines()
+    assert lines[0] == "add_tasks([task]) before a run, median of 1000 calls at each size:"
+    assert re.fullmatch(r"     1200 tasks: +\d+\.\d us per call  x1\.00", lines[1]), lines[1]
+    assert re.fullmatch(r"     1500 tasks: +\d+\.\d us per call  x\d+\.\d\d", lines[2]), lines[2]
+    assert len(lines) == 3
