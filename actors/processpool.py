@@ -60,6 +60,8 @@ class ProcessWorkerSet:
         self._refs: list[ProcessWorker] = []
         self._report_to: Reporter  # set by launch, before any report
         self._reader: ReaderThread | None = None  # reads the processes' sockets
+        #: the caller's thread reads the sockets while it waits (rule 6)
+        self.waiter: ReaderThread | None = None
         self._watchdog = Watchdog(table, workers, self._slots.get, self._kill_timed_out)
         self._zygote = Zygote(table, self._slots)
         try:
@@ -75,7 +77,7 @@ class ProcessWorkerSet:
 
     def launch(self, report_to: Reporter, failure_sink: FailureSink | None) -> list[WorkerActor]:
         self._report_to = report_to
-        self._reader = ReaderThread()
+        self._reader = self.waiter = ReaderThread()
         self._refs = [
             ProcessWorker(i, conn, self._inherited, report_to, partial(self._want_write, i))
             for i, (_, conn, _) in enumerate(self._procs)

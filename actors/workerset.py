@@ -132,6 +132,7 @@ __all__ = [
     "RunTasks",
     "TaskDone",
     "ThreadWorkerSet",
+    "Waiter",
     "WorkerActor",
     "WorkerLost",
     "WorkerSet",
@@ -223,6 +224,43 @@ class WorkerSet(Protocol):
 
     def alive(self) -> bool:
         """Whether any worker (thread or process) is still alive; from any thread."""
+        ...
+
+
+@runtime_checkable
+class Waiter(Protocol):
+    """Optional (rule 6): how the result mailbox waits in the caller's thread.
+
+    A set may have one as its ``waiter`` attribute (from :meth:`WorkerSet.launch`
+    on; ``None`` or absent: the mailbox blocks in its queue, as for the
+    thread and dask pools). The engine attaches the run's mailbox to it.
+    """
+
+    #: True while the caller's thread sleeps in :meth:`wait` (read by the
+    #: mailbox at each post: one from another thread must :meth:`wake` it)
+    polling: bool
+
+    def attach(self, nudge: Callable[[], None], fail: Callable[[BaseException], None]) -> None:
+        """The mailbox waits through :meth:`wait` from now on.
+
+        ``nudge()`` puts a token in the mailbox's queue that sends a caller
+        blocked there back to :meth:`wait`; ``fail(exc)`` ends the run.
+        """
+        ...
+
+    def wait(self, ready: Callable[[], bool], timeout: float | None) -> bool:
+        """In the caller's thread, the mailbox empty: handle the set's events
+        here until ``ready()`` (the mailbox has something) or ``timeout``.
+
+        ``True`` when done so (or the set is closing); ``False`` at once when
+        another thread of the set handles them now: the mailbox then blocks
+        in its queue, where that thread posts, or nudges once the caller may
+        wait here again. Never holds events back while the caller is away.
+        """
+        ...
+
+    def wake(self) -> None:
+        """Have :meth:`wait` look at ``ready()`` again; from any thread."""
         ...
 
 
