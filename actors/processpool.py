@@ -40,8 +40,10 @@ log = logging.getLogger(__name__)
 class ProcessWorkerSet:
     """Worker actors, each driving one worker process forked by a zygote.
 
-    Forks at construction: build it before any thread of pexen starts. A
-    reader thread watches the processes' sockets: outcomes become
+    Forks at construction: build it before any thread of pexen starts. The
+    processes' sockets are read by the caller's thread while it waits for a
+    result, else by a reader thread (:class:`~actors.sources.ReaderThread`,
+    the set's ``waiter``: rule 6 of the protocol): outcomes become
     :class:`TaskDone` messages, handled right there by the (passive)
     planner; when a process dies the set learns from the zygote how (signal,
     exit code), from the slots which task it was running, reports
@@ -102,7 +104,7 @@ class ProcessWorkerSet:
             pid, _, pidfd = self._procs[index]
             _kill(pid, pidfd)
 
-    # -- socket events (in the reader thread) --------------------------------
+    # -- socket events (in the caller's thread, or the reader thread) ---------
 
     def _read_socket(self, index: int, conn: Connection) -> None:
         # by fd: unregistering must work after the connection is closed

@@ -54,7 +54,8 @@ class ReaderThread:
     (the :class:`~actors.workerset.Waiter` protocol).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, handover: float = HANDOVER_S) -> None:
+        self._handover = handover  # HANDOVER_S but in tests
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -211,12 +212,12 @@ class ReaderThread:
                             self._asleep = False
                             idle_at, idle = -1, 0
                         else:
-                            cond.wait(HANDOVER_S)
+                            cond.wait(self._handover)
                     elif entries == away:  # away at two looks in a row: lead
                         self._caller_leads = False
                     else:
                         away, idle_at, idle = entries, -1, 0
-                        cond.wait(HANDOVER_S)
+                        cond.wait(self._handover)
                 if self._stopping:
                     return
             with self._selecting:

@@ -87,6 +87,24 @@ The rules:
    planner, in whichever thread runs it, and must return at once, never
    block and never raise.
 
+6. **Waiting in the caller's thread (optional).** A set whose events can be
+   waited for from any thread (the process pool's sockets) may give the run
+   a :class:`Waiter` as its ``waiter`` attribute (set by :meth:`WorkerSet.launch`;
+   the engine hands it to the result mailbox). While the mailbox has nothing
+   for the caller, it waits through ``waiter.wait(ready, timeout)``, and the
+   set handles its events (tells ``TaskDone``, so runs the planner) right
+   there, in the caller's thread, until ``ready()``: a result that arrives
+   then needs no thread hand-off. The set's own thread handles them
+   whenever no caller waits (``wait`` returns ``False`` then, and the
+   mailbox blocks in its queue until that thread posts, or nudges), so that
+   scheduling goes on while the caller handles a result; and a post from
+   another thread while ``waiter.polling`` wakes the caller
+   (``waiter.wake()``). A ``BaseException`` other than an ``Exception``
+   (Ctrl-C) escaping an event handler in the caller's thread ends the run
+   (``fail``: an outcome may have been half read) and goes on up that
+   thread. The thread and dask pools have none: the mailbox blocks in its
+   queue.
+
 Writing a pool (the checklist):
 
 - A factory ``make_workers(table, cancelled) -> WorkerSet`` (:data:`MakeWorkers`;
@@ -108,6 +126,8 @@ Writing a pool (the checklist):
   runs now (:mod:`actors.slots`) for :meth:`WorkerSet.current`, and for the
   culprit.
 - ``close``, ``alive``: rule 4.
+- Optionally a ``waiter`` (rule 6): ``close`` stops it, also while a caller
+  waits in it (that wait returns, and later ones return ``False``).
 - Check it: mypy must accept your set where a :class:`WorkerSet` is expected,
   and ``tests/unit/test_pool_protocol.py`` shows a run through
   :class:`actors.engine.Engine` with a pool written from this page.
