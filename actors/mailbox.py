@@ -121,20 +121,20 @@ class ResultMailbox:
         waiter = self._waiter
         if waiter is None:
             return self._queue.get(timeout=timeout)
-        get = self._queue.get
+        get, empty = self._queue.get, self._queue.empty
         deadline = None if timeout is None else time.monotonic() + timeout
+        waited = False
         while True:
-            try:
-                item = get(False)
-            except queue.Empty:
+            if not empty():
+                item = get()  # the one taker: it does not block
+            else:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if left == 0.0 and waited:
+                    raise queue.Empty
                 if waiter.wait(self._ready, left):
-                    if left == 0.0:
-                        item = get(False)  # raises Empty: the time is up
-                    else:
-                        continue  # ready (or time up, or stopping): look again
-                else:  # another thread reads: it posts here, or nudges
-                    item = get(timeout=left)
+                    waited = True  # ready, or the time is up, or closing: look again
+                    continue
+                item = get(timeout=left)  # another thread reads: it posts here, or nudges
             if item is not _NUDGE:
                 return item
 

@@ -125,27 +125,24 @@ class ProcessWorkerSet:
         assert self._reader is not None
         if conn.closed or self._closing:
             return
-        fd = conn.fileno()
         if mask & selectors.EVENT_WRITE:
             worker = self._refs[index]
             worker.flush()
             if not worker.pending:
-                self._reader.modify(fd, selectors.EVENT_READ)
-        if mask & selectors.EVENT_READ and not self._read_from(frames, index):
-            self._reader.remove(fd)
-            replacement = self._replace(index)
-            if replacement is not None:
-                self._read_socket(index, replacement)
-
-    def _read_from(self, frames: OutcomeReader, index: int) -> bool:
-        """Report what worker ``index`` sent; ``False`` if its process ended."""
-        try:
-            outcomes = frames.read()
-        except OSError:
-            outcomes = None
-        if outcomes:
-            self._report_to.tell(TaskDone(index, tuple(outcomes)))
-        return outcomes is not None
+                self._reader.modify(conn.fileno(), selectors.EVENT_READ)
+        if mask & selectors.EVENT_READ:
+            # what worker ``index`` sent (once per task: inlined); None: it died
+            try:
+                outcomes = frames.read()
+            except OSError:
+                outcomes = None
+            if outcomes:
+                self._report_to.tell(TaskDone(index, tuple(outcomes)))
+            elif outcomes is None:
+                self._reader.remove(conn.fileno())
+                replacement = self._replace(index)
+                if replacement is not None:
+                    self._read_socket(index, replacement)
 
     def _replace(self, index: int) -> Connection | None:
         """Worker ``index`` died: report it, with its culprit, and fork anew."""

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 import pytest
 from helpers import EVENT_TIMEOUT, wait_for
 
+from actors.mailbox import ResultMailbox
+from actors.messages import RunEnded
 from actors.sources import ReaderThread
 
 #: A hand-over no test waits for: the caller that leads keeps the lead.
@@ -191,3 +193,71 @@ def test_the_reader_sleeps_while_the_caller_waits_long() -> None:
         wait_for(lambda: not harness.reader._asleep, what="the reader woken")
     finally:
         harness.close()
+
+
+# -- the result mailbox waiting through a reader -------------------------------
+
+
+@pytest.fixture
+def mailbox_reader() -> Iterator[tuple[ResultMailbox, ReaderThread, socket.socket]]:
+    reader = ReaderThread(NEVER)
+    mailbox = ResultMailbox(backlog=4)
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+
+    def ready(mask: int) -> None:  # as the planner posts a result
+        mailbox.post((ours.recv(4096), threading.get_ident()))
+
+    reader.add(ours.fileno(), selectors.EVENT_READ, ready)
+    mailbox.wait_with(reader)
+    yield mailbox, reader, theirs
+    reader.stop()
+    ours.close()
+    theirs.close()
+
+
+def test_mailbox_take_reads_in_the_callers_thread(
+    mailbox_reader: tuple[ResultMailbox, ReaderThread, socket.socket],
+) -> None:
+    mailbox, reader, theirs = mailbox_reader
+    theirs.send(b"a")
+    assert mailbox.take(timeout=EVENT_TIMEOUT)[0] == b"a"  # the reader led till then
+    mailbox.consumed()
+    with pytest.raises(queue.Empty):
+        mailbox.take(timeout=0.01)  # asks for the lead
+    wait_for(lambda: reader._caller_leads, what="the lead given back")
+    for byte in (b"b", b"c"):
+        theirs.send(byte)
+        assert mailbox.take(timeout=EVENT_TIMEOUT) == (byte, threading.get_ident())
+        mailbox.consumed()
+
+
+def test_mailbox_take_times_out(
+    mailbox_reader: tuple[ResultMailbox, ReaderThread, socket.socket],
+) -> None:
+    mailbox, _, _ = mailbox_reader
+    for _ in range(2):  # while the reader leads, then while the caller does
+        with pytest.raises(queue.Empty):
+            mailbox.take(timeout=0.01)
+    with pytest.raises(queue.Empty):
+        mailbox.take(timeout=0)
+
+
+def test_mailbox_post_from_another_thread_wakes_the_take(
+    mailbox_reader: tuple[ResultMailbox, ReaderThread, socket.socket],
+) -> None:
+    mailbox, reader, theirs = mailbox_reader
+    theirs.send(b"a")
+    mailbox.take(timeout=EVENT_TIMEOUT)  # the caller leads from now on
+    mailbox.consumed()
+    poster = threading.Thread(
+        target=lambda: (
+            wait_for(lambda: reader.polling, what="the take on the selector"),
+            mailbox.end(RunEnded(0, 0, cancelled=True)),
+        ),
+        name="test-poster",
+    )
+    poster.start()
+    ended = mailbox.take(timeout=EVENT_TIMEOUT)
+    poster.join()
+    assert ended == RunEnded(0, 0, cancelled=True)
