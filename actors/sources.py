@@ -108,8 +108,9 @@ class ReaderThread:
         self._thread.join()
         with self._selecting:  # a caller's wait() has seen _stopping and left
             self._sel.close()
+            wake_w, self._wake_w = self._wake_w, -1  # a late wake() writes nowhere
             os.close(self._wake_r)
-            os.close(self._wake_w)
+            os.close(wake_w)
 
     def wake(self) -> None:
         """Have the thread waiting on the selector, if any, look again."""
@@ -136,29 +137,26 @@ class ReaderThread:
         thread leads: the caller then blocks in the mailbox's queue, where
         the reader posts, or puts the nudge once it has given the lead back.
         """
-        with self._mu:
-            if self._stopping:
-                return False
-            self._entries += 1
-            if not self._caller_leads:
-                self._want = True
-                lead = False
-            else:
+        try:  # from here on: whatever lands (Ctrl-C), the caller leaves wait()
+            with self._mu:
+                if self._stopping:
+                    return False
+                self._entries += 1
+                if not self._caller_leads:
+                    self._want = True
+                    self.wake()  # the reader gives the lead back at once
+                    return False
                 self._waiting = True
-                lead = True
-        if not lead:
-            self.wake()  # the reader gives the lead back at once
-            return False
-        try:
             with self._selecting:
                 self._lead(ready, timeout)
+            return True
         finally:
             self.polling = False
-            with self._mu:
-                self._waiting = False
-                if self._asleep:
-                    self._cond.notify()
-        return True
+            if self._waiting:
+                with self._mu:
+                    self._waiting = False
+                    if self._asleep:
+                        self._cond.notify()
 
     def _lead(self, ready: Callable[[], bool], timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
