@@ -11,7 +11,16 @@ from __future__ import annotations
 import threading
 
 import pytest
-from helpers import EVENT_TIMEOUT, new_event, new_pool, returning, tagged, task_names
+from helpers import (
+    EVENT_TIMEOUT,
+    new_event,
+    new_pool,
+    returning,
+    sleeper,
+    tagged,
+    task_names,
+    wait_for,
+)
 
 from actors.planner import Planner
 from pexen import sched
@@ -75,3 +84,30 @@ def test_ctrl_c_while_the_callers_thread_plans_ends_the_run(
     assert not s.status().active
     monkeypatch.undo()
     assert len(list(s.run(new_pool("process", workers=2)))) == 100  # all well again
+
+
+def test_status_and_cancel_from_another_thread_while_the_caller_waits() -> None:
+    stuck = sleeper("stuck")  # until killed: only the cancel ends the run
+    s = sched.Sched([stuck, returning("quick")])
+    seen = []
+
+    def watch() -> None:
+        st = wait_for(lambda: (st := s.status()).finished == 1 and st, what="quick done")
+        seen.append({r.task for r in st.running})
+        waiter = s._engine.mailbox._waiter  # type: ignore[union-attr]
+        wait_for(lambda: waiter.polling, what="the caller's take() on the worker sockets")
+        s.cancel()  # ends the run: the caller, waiting, must be woken
+
+    watcher = threading.Thread(target=watch, name="test-watcher")
+    results = []
+    try:
+        for res in s.run(new_pool("process", workers=2)):
+            results.append(res)
+            if watcher.ident is None:
+                watcher.start()
+    finally:
+        if watcher.ident is not None:
+            watcher.join()
+    assert seen == [{stuck}]
+    assert task_names(results) == ["quick"]
+    assert not s.status().active
