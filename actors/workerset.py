@@ -94,11 +94,12 @@ The rules:
    for the caller, it waits through ``waiter.wait(ready, timeout)``, and the
    set handles its events (tells ``TaskDone``, so runs the planner) right
    there, in the caller's thread, until ``ready()``: a result that arrives
-   then needs no thread hand-off. The set's own thread handles them
-   whenever no caller waits (``wait`` returns ``False`` then, and the
-   mailbox blocks in its queue until that thread posts, or nudges), so that
-   scheduling goes on while the caller handles a result; and a post from
-   another thread while ``waiter.polling`` wakes the caller
+   then needs no thread hand-off. The set's own thread handles them while
+   no caller waits (from a few milliseconds after the caller left: so that
+   scheduling goes on while the caller handles a result); a caller coming
+   back meanwhile gets ``False`` from ``wait`` and blocks in the mailbox's
+   queue until that thread posts there, or nudges (gives the lead back). A
+   post from another thread while ``waiter.polling`` wakes the caller
    (``waiter.wake()``). A ``BaseException`` other than an ``Exception``
    (Ctrl-C) escaping an event handler in the caller's thread ends the run
    (``fail``: an outcome may have been half read) and goes on up that
@@ -275,7 +276,9 @@ class Waiter(Protocol):
         ``True`` when done so (or the set is closing); ``False`` at once when
         another thread of the set handles them now: the mailbox then blocks
         in its queue, where that thread posts, or nudges once the caller may
-        wait here again. Never holds events back while the caller is away.
+        wait here again. Events that come while no caller waits are the
+        set's own thread's to handle, within milliseconds: they must not
+        wait for the caller's return.
         """
         ...
 
