@@ -27,8 +27,11 @@ Data flow of one run of :meth:`pexen.sched.Sched.run` (a standalone pool of
                       then tell the planner (in this thread) and take the next
        process pool (processpool):
                       ProcessWorker (passive) --socket--> worker process ---+
-                      reader thread (selector) <--socket-- outcome ---------+
-                        (tells the planner, which runs right there)
+                      selector of the sockets <--socket-- outcome ----------+
+                        read by the caller's thread while it waits in take()
+                        (ResultMailbox -> Waiter, rule 6), else by the reader
+                        thread; either tells the planner, which runs right
+                        there, and posts to the mailbox in that thread
        both:          watchdog thread: timeouts (enforce_timeouts starts it);
                       slots: what each worker runs now
        zygote:        forks the worker processes and reaps them; it and every
@@ -79,7 +82,8 @@ process builds, apart), ``base`` (actor kinds), ``planner``,
 ``processpool`` and ``daskpool`` (its implementations; ``daskcluster`` starts
 a private cluster, ``daskwire`` is what runs on a cluster worker),
 ``threadworker``, ``procworker``,
-``sources`` (the reader thread), ``zygote`` (fork server and the
+``sources`` (the sockets' reader: the caller's thread or the reader
+thread), ``zygote`` (fork server and the
 worker-process loop), ``proctree`` (keeping and killing process trees),
 ``slots`` (what each worker runs now), ``watchdog`` (timeouts), ``wire``
 (outcomes and framing across processes), ``taskrun`` (calling one task),

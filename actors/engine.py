@@ -77,6 +77,9 @@ class Engine:
         self._workers = make_workers(table, self.cancelled)
         try:
             refs = self._workers.launch(planner, self.mailbox)
+            waiter = getattr(self._workers, "waiter", None)  # optional (rule 6)
+            if waiter is not None:
+                self.mailbox.wait_with(waiter)
             self._workers.enforce_timeouts()
             planner.tell(Begin(tuple(refs)))
         except BaseException:

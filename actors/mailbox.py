@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .messages import RunEnded
 
+if TYPE_CHECKING:
+    from .workerset import Waiter
+
 __all__ = ["ResultMailbox"]
+
+#: What a waiter puts in the queue to have the caller, blocked there, wait
+#: through it again (never returned by :meth:`ResultMailbox.take`).
+_NUDGE = object()
 
 
 class ResultMailbox:
@@ -25,6 +33,12 @@ class ResultMailbox:
 
     In an observed run, events (:mod:`pexen.vocab.events`) travel in the same
     queue, in lists, in order with the results; they are not counted.
+
+    With a :class:`~actors.workerset.Waiter` (:meth:`wait_with`: the worker
+    set's, when it has one), :meth:`take` waits through it when the queue is
+    empty: the worker set's events are handled in the caller's thread, and
+    a result they bring is posted and taken in that thread, without a
+    thread hand-off. A post from another thread then wakes the waiter.
     """
 
     def __init__(self, backlog: int, on_drained: Callable[[], None] | None = None) -> None:
@@ -40,21 +54,42 @@ class ResultMailbox:
         self._paused = False
         self._awaiting_empty = False
         self.on_drained = on_drained
+        self._waiter: Waiter | None = None
+
+    def wait_with(self, waiter: Waiter) -> None:
+        """Wait through ``waiter`` from now on (before the first :meth:`take`)."""
+        waiter.attach(self._nudge, self._broken)
+        self._waiter = waiter
 
     def post(self, result: Any) -> None:
         """Planner: deliver one result."""
         self._posted += 1
         self._queue.put(result)
+        waiter = self._waiter
+        if waiter is not None and waiter.polling:  # posted from another thread
+            waiter.wake()
 
     def events(self, events: list[Any]) -> None:
         """Planner: deliver events of an observed run (a list: one queue item
         for the events between two results), in order with the results. They
         do not count as results: the caller consumes none."""
         self._queue.put(events)
+        waiter = self._waiter
+        if waiter is not None and waiter.polling:
+            waiter.wake()
 
     def end(self, ended: RunEnded) -> None:
         """Planner (or a failing actor): deliver the run's last message."""
         self._queue.put(ended)
+        waiter = self._waiter
+        if waiter is not None and waiter.polling:
+            waiter.wake()
+
+    def _nudge(self) -> None:
+        self._queue.put(_NUDGE)
+
+    def _broken(self, exc: BaseException) -> None:
+        self.end(RunEnded(0, 0, exc))
 
     def should_pause(self, unposted: int = 0) -> bool:
         """Planner: whether to hold dispatch until the caller catches up.
@@ -83,7 +118,28 @@ class ResultMailbox:
 
         Raises :class:`queue.Empty` after ``timeout`` seconds, if given.
         """
-        return self._queue.get(timeout=timeout)
+        waiter = self._waiter
+        if waiter is None:
+            return self._queue.get(timeout=timeout)
+        get, empty = self._queue.get, self._queue.empty
+        deadline = None if timeout is None else time.monotonic() + timeout
+        waited = False
+        while True:
+            if not empty():
+                item = get()  # the one taker: it does not block
+            else:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if left == 0.0 and waited:
+                    raise queue.Empty
+                if waiter.wait(self._ready, left):
+                    waited = True  # ready, or the time is up, or closing: look again
+                    continue
+                item = get(timeout=left)  # another thread reads: it posts here, or nudges
+            if item is not _NUDGE:
+                return item
+
+    def _ready(self) -> bool:
+        return not self._queue.empty()
 
     def consumed(self) -> None:
         """Facade: the caller is done with one result."""

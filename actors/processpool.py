@@ -40,8 +40,10 @@ log = logging.getLogger(__name__)
 class ProcessWorkerSet:
     """Worker actors, each driving one worker process forked by a zygote.
 
-    Forks at construction: build it before any thread of pexen starts. A
-    reader thread watches the processes' sockets: outcomes become
+    Forks at construction: build it before any thread of pexen starts. The
+    processes' sockets are read by the caller's thread while it waits for a
+    result, else by a reader thread (:class:`~actors.sources.ReaderThread`,
+    the set's ``waiter``: rule 6 of the protocol): outcomes become
     :class:`TaskDone` messages, handled right there by the (passive)
     planner; when a process dies the set learns from the zygote how (signal,
     exit code), from the slots which task it was running, reports
@@ -60,6 +62,8 @@ class ProcessWorkerSet:
         self._refs: list[ProcessWorker] = []
         self._report_to: Reporter  # set by launch, before any report
         self._reader: ReaderThread | None = None  # reads the processes' sockets
+        #: the caller's thread reads the sockets while it waits (rule 6)
+        self.waiter: ReaderThread | None = None
         self._watchdog = Watchdog(table, workers, self._slots.get, self._kill_timed_out)
         self._zygote = Zygote(table, self._slots)
         try:
@@ -75,7 +79,7 @@ class ProcessWorkerSet:
 
     def launch(self, report_to: Reporter, failure_sink: FailureSink | None) -> list[WorkerActor]:
         self._report_to = report_to
-        self._reader = ReaderThread()
+        self._reader = self.waiter = ReaderThread()
         self._refs = [
             ProcessWorker(i, conn, self._inherited, report_to, partial(self._want_write, i))
             for i, (_, conn, _) in enumerate(self._procs)
@@ -100,7 +104,7 @@ class ProcessWorkerSet:
             pid, _, pidfd = self._procs[index]
             _kill(pid, pidfd)
 
-    # -- socket events (in the reader thread) --------------------------------
+    # -- socket events (in the caller's thread, or the reader thread) ---------
 
     def _read_socket(self, index: int, conn: Connection) -> None:
         # by fd: unregistering must work after the connection is closed
@@ -121,27 +125,24 @@ class ProcessWorkerSet:
         assert self._reader is not None
         if conn.closed or self._closing:
             return
-        fd = conn.fileno()
         if mask & selectors.EVENT_WRITE:
             worker = self._refs[index]
             worker.flush()
             if not worker.pending:
-                self._reader.modify(fd, selectors.EVENT_READ)
-        if mask & selectors.EVENT_READ and not self._read_from(frames, index):
-            self._reader.remove(fd)
-            replacement = self._replace(index)
-            if replacement is not None:
-                self._read_socket(index, replacement)
-
-    def _read_from(self, frames: OutcomeReader, index: int) -> bool:
-        """Report what worker ``index`` sent; ``False`` if its process ended."""
-        try:
-            outcomes = frames.read()
-        except OSError:
-            outcomes = None
-        if outcomes:
-            self._report_to.tell(TaskDone(index, tuple(outcomes)))
-        return outcomes is not None
+                self._reader.modify(conn.fileno(), selectors.EVENT_READ)
+        if mask & selectors.EVENT_READ:
+            # what worker ``index`` sent (once per task: inlined); None: it died
+            try:
+                outcomes = frames.read()
+            except OSError:
+                outcomes = None
+            if outcomes:
+                self._report_to.tell(TaskDone(index, tuple(outcomes)))
+            elif outcomes is None:
+                self._reader.remove(conn.fileno())
+                replacement = self._replace(index)
+                if replacement is not None:
+                    self._read_socket(index, replacement)
 
     def _replace(self, index: int) -> Connection | None:
         """Worker ``index`` died: report it, with its culprit, and fork anew."""

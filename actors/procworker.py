@@ -39,7 +39,8 @@ class ProcessWorker(PassiveActor):
 
     A passive actor (it runs in its senders' threads): all it does is a
     write that never blocks. Bytes the socket cannot take yet wait in
-    :attr:`pending` until the worker set's reader thread, told through
+    :attr:`pending` until the worker set's reader (the caller's thread or
+    the reader thread, whichever waits on the sockets), told through
     ``on_pending``, calls :meth:`flush`.
 
     A task whose shared dict or spec cannot be pickled fails here, reported

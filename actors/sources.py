@@ -1,9 +1,21 @@
-"""The reader thread: reads the worker processes' sockets.
+"""The worker processes' sockets, read by the caller's thread or the reader thread.
 
-A worker process sends its outcomes over a socket. The reader thread waits on
-all of them and runs the worker set's callback for each socket that is ready;
-the callback tells the planner, a passive actor, which handles the outcome
-right there: no thread hop between a socket and the planner.
+A worker process sends its outcomes over a socket. One selector watches all
+of them, and whoever *leads* waits on it and runs the worker set's callback
+for each socket that is ready; the callback tells the planner, a passive
+actor, which handles the outcome right there: no thread hop between a socket
+and the planner.
+
+Leader and follower: while the caller's thread waits for a result (the
+result mailbox has none, :meth:`ReaderThread.wait`), it leads, and an
+outcome that arrives then is read, planned and posted in that very thread:
+no thread hand-off, no wake-up between the socket and the caller. The
+caller keeps the lead when it leaves with a result; the reader thread takes
+it only once the caller has stayed away a while (:data:`HANDOVER_S`), so
+that scheduling goes on while the caller handles a result, and gives it
+back as soon as the caller waits again. The reader checks every few
+milliseconds while the caller leads, and sleeps until woken once the
+caller has been waiting a long time (an idle service wakes nothing).
 """
 
 from __future__ import annotations
@@ -13,30 +25,58 @@ import logging
 import os
 import selectors
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ReaderThread"]
+__all__ = ["HANDOVER_S", "ReaderThread"]
 
 log = logging.getLogger(__name__)
 
 #: called with the selector's event mask when the file object is ready
 Callback = Callable[[int], None]
 
+#: How long the caller may stay away from :meth:`ReaderThread.wait`, holding
+#: the lead, before the reader thread takes it (and how often it looks).
+HANDOVER_S = 0.002
+#: Looks at a caller that waits all along before the reader sleeps until the
+#: caller leaves (some 50 ms).
+_IDLE_LOOKS = 25
+
 
 class ReaderThread:
-    """A thread running the callbacks of the sockets registered with it.
+    """The selector of the sockets, and a thread that waits on it when the caller does not.
 
     :meth:`add`, :meth:`modify` and :meth:`remove` may be called from any
-    thread; a callback may call them too.
+    thread; a callback may call them too. Until a result mailbox is
+    :meth:`attach`-ed, the reader thread leads (it reads everything); from
+    then on the mailbox, in the caller's thread, waits through :meth:`wait`
+    (the :class:`~actors.workerset.Waiter` protocol).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, handover: float = HANDOVER_S) -> None:
+        self._handover = handover  # HANDOVER_S but in tests
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         self._stopping = False
+        # Leadership. ``_mu`` guards the flags below (and ``_cond`` is on it);
+        # ``_selecting`` is held by whichever thread waits on the selector
+        # and runs callbacks, so that stop() closes it only when neither does.
+        self._mu = threading.Lock()
+        self._cond = threading.Condition(self._mu)
+        self._selecting = threading.Lock()
+        self._caller_leads = False  # the reader leads until a mailbox waits
+        self._waiting = False  # the caller is in wait()
+        self._entries = 0  # the caller's calls of wait(), so far
+        self._want = False  # the caller waits in its queue for the lead back
+        self._asleep = False  # the reader sleeps until the caller leaves wait()
+        #: True while the caller's thread sleeps on the selector: whoever posts
+        #: a result from another thread must :meth:`wake` it
+        self.polling = False
+        self._nudge: Callable[[], None] | None = None
+        self._fail: Callable[[BaseException], None] | None = None
         self._thread = threading.Thread(target=self._run, name="pexen-reader", daemon=True)
         self._thread.start()
 
@@ -49,7 +89,7 @@ class ReaderThread:
         key = self._sel.get_key(fileobj)
         if key.events != events:
             self._sel.modify(fileobj, events, key.data)
-            self._wake()  # the select going on does not see the change
+            self.wake()  # the select going on does not see the change
 
     def remove(self, fileobj: Any) -> None:
         """Stop watching ``fileobj`` (nothing happens if it is not watched)."""
@@ -57,23 +97,146 @@ class ReaderThread:
             self._sel.unregister(fileobj)
 
     def stop(self) -> None:
-        """End the thread (callbacks that run finish first) and release all."""
-        self._stopping = True
-        self._wake()
-        self._thread.join()
-        self._sel.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        """End the thread (callbacks that run finish first) and release all.
 
-    def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):
+        Not from a callback. A caller's thread waiting in :meth:`wait` returns.
+        """
+        with self._mu:
+            self._stopping = True
+            self._cond.notify_all()
+        self.wake()
+        self._thread.join()
+        with self._selecting:  # a caller's wait() has seen _stopping and left
+            self._sel.close()
+            wake_w, self._wake_w = self._wake_w, -1  # a late wake() writes nowhere
+            os.close(self._wake_r)
+            os.close(wake_w)
+
+    def wake(self) -> None:
+        """Have the thread waiting on the selector, if any, look again."""
+        with contextlib.suppress(BlockingIOError, OSError):
             os.write(self._wake_w, b"w")
 
-    def _run(self) -> None:
+    # -- the caller's side (the Waiter protocol) ---------------------------
+
+    def attach(self, nudge: Callable[[], None], fail: Callable[[BaseException], None]) -> None:
+        """A result mailbox waits through :meth:`wait` from now on.
+
+        ``nudge()`` (from the reader thread) puts a token in the mailbox's
+        queue: the caller, blocked there, leads again. ``fail(exc)`` ends the
+        run: a ``KeyboardInterrupt`` landed in a callback of the caller's
+        thread, which may have lost an outcome half read.
+        """
+        self._nudge, self._fail = nudge, fail
+
+    def wait(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
+        """In the caller's thread: run the callbacks here until ``ready()``.
+
+        Returns ``True`` once ``ready()`` is true, ``timeout`` seconds have
+        passed, or the reader is stopping; ``False`` at once if the reader
+        thread leads: the caller then blocks in the mailbox's queue, where
+        the reader posts, or puts the nudge once it has given the lead back.
+        """
+        try:  # from here on: whatever lands (Ctrl-C), the caller leaves wait()
+            with self._mu:
+                if self._stopping:
+                    return False
+                self._entries += 1
+                if not self._caller_leads:
+                    self._want = True
+                    self.wake()  # the reader gives the lead back at once
+                    return False
+                self._waiting = True
+            with self._selecting:
+                self._lead(ready, timeout)
+            return True
+        finally:
+            self.polling = False
+            if self._waiting:
+                with self._mu:
+                    self._waiting = False
+                    if self._asleep:
+                        self._cond.notify()
+
+    def _lead(self, ready: Callable[[], bool], timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        select, wake_r, fail = self._sel.select, self._wake_r, self._fail
         while not self._stopping:
-            for key, mask in self._sel.select():
+            # set before the last look: a post from another thread after it
+            # sees ``polling`` and wakes the select
+            self.polling = True
+            if ready():
+                return
+            if deadline is None:
+                events = select()
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                events = select(left)
+            self.polling = False
+            for key, mask in events:
+                callback = key.data
+                if callback is None:
+                    os.read(wake_r, 4096)
+                    continue
+                try:
+                    callback(mask)
+                except Exception:  # a callback's bug must not stop the reading
+                    log.exception("error handling an event of fd %d", key.fd)
+                    self.remove(key.fd)
+                except BaseException as exc:  # Ctrl-C: the outcome may be half read
+                    if fail is not None:
+                        fail(exc)
+                    raise
+
+    # -- the reader thread -------------------------------------------------
+
+    def _run(self) -> None:
+        away = -1  # the caller's entries at the last look that found it away
+        idle_at, idle = -1, 0  # the same for it waiting, and such looks in a row
+        cond = self._cond
+        while True:
+            with self._mu:
+                while not self._stopping and self._caller_leads:
+                    entries = self._entries
+                    if self._waiting:  # the caller reads for itself
+                        away = -1
+                        idle = idle + 1 if entries == idle_at else 0
+                        idle_at = entries
+                        if idle >= _IDLE_LOOKS:  # long idle: sleep until it leaves
+                            self._asleep = True
+                            cond.wait()
+                            self._asleep = False
+                            idle_at, idle = -1, 0
+                        else:
+                            cond.wait(self._handover)
+                    elif entries == away:  # away at two looks in a row: lead
+                        self._caller_leads = False
+                    else:
+                        away, idle_at, idle = entries, -1, 0
+                        cond.wait(self._handover)
+                if self._stopping:
+                    return
+            with self._selecting:
+                self._read()
+            with self._mu:
+                if self._stopping:
+                    return
+                self._want = False
+                self._caller_leads = True
+                away = -1
+                nudge = self._nudge
+            if nudge is not None:
+                nudge()
+
+    def _read(self) -> None:
+        """Lead: run callbacks until the caller wants the lead back, or stop."""
+        select, wake_r = self._sel.select, self._wake_r
+        while not self._stopping and not self._want:
+            for key, mask in select():
                 if key.data is None:
-                    os.read(self._wake_r, 4096)
+                    os.read(wake_r, 4096)
                     continue
                 try:
                     key.data(mask)

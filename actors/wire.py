@@ -144,6 +144,10 @@ class FrameReader:
         if not chunk:
             return None
         buf = self._buf
+        if not buf and len(chunk) > _SHORT.size:  # the common case: one whole message
+            (size,) = _SHORT.unpack_from(chunk)
+            if size == len(chunk) - _SHORT.size:
+                return [chunk[_SHORT.size :]]
         buf += chunk
         messages: list[Message] = []
         start, end = 0, len(buf)

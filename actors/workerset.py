@@ -87,6 +87,25 @@ The rules:
    planner, in whichever thread runs it, and must return at once, never
    block and never raise.
 
+6. **Waiting in the caller's thread (optional).** A set whose events can be
+   waited for from any thread (the process pool's sockets) may give the run
+   a :class:`Waiter` as its ``waiter`` attribute (set by :meth:`WorkerSet.launch`;
+   the engine hands it to the result mailbox). While the mailbox has nothing
+   for the caller, it waits through ``waiter.wait(ready, timeout)``, and the
+   set handles its events (tells ``TaskDone``, so runs the planner) right
+   there, in the caller's thread, until ``ready()``: a result that arrives
+   then needs no thread hand-off. The set's own thread handles them while
+   no caller waits (from a few milliseconds after the caller left: so that
+   scheduling goes on while the caller handles a result); a caller coming
+   back meanwhile gets ``False`` from ``wait`` and blocks in the mailbox's
+   queue until that thread posts there, or nudges (gives the lead back). A
+   post from another thread while ``waiter.polling`` wakes the caller
+   (``waiter.wake()``). A ``BaseException`` other than an ``Exception``
+   (Ctrl-C) escaping an event handler in the caller's thread ends the run
+   (``fail``: an outcome may have been half read) and goes on up that
+   thread. The thread and dask pools have none: the mailbox blocks in its
+   queue.
+
 Writing a pool (the checklist):
 
 - A factory ``make_workers(table, cancelled) -> WorkerSet`` (:data:`MakeWorkers`;
@@ -108,6 +127,8 @@ Writing a pool (the checklist):
   runs now (:mod:`actors.slots`) for :meth:`WorkerSet.current`, and for the
   culprit.
 - ``close``, ``alive``: rule 4.
+- Optionally a ``waiter`` (rule 6): ``close`` stops it, also while a caller
+  waits in it (that wait returns, and later ones return ``False``).
 - Check it: mypy must accept your set where a :class:`WorkerSet` is expected,
   and ``tests/unit/test_pool_protocol.py`` shows a run through
   :class:`actors.engine.Engine` with a pool written from this page.
@@ -132,6 +153,7 @@ __all__ = [
     "RunTasks",
     "TaskDone",
     "ThreadWorkerSet",
+    "Waiter",
     "WorkerActor",
     "WorkerLost",
     "WorkerSet",
@@ -223,6 +245,45 @@ class WorkerSet(Protocol):
 
     def alive(self) -> bool:
         """Whether any worker (thread or process) is still alive; from any thread."""
+        ...
+
+
+@runtime_checkable
+class Waiter(Protocol):
+    """Optional (rule 6): how the result mailbox waits in the caller's thread.
+
+    A set may have one as its ``waiter`` attribute (from :meth:`WorkerSet.launch`
+    on; ``None`` or absent: the mailbox blocks in its queue, as for the
+    thread and dask pools). The engine attaches the run's mailbox to it.
+    """
+
+    #: True while the caller's thread sleeps in :meth:`wait` (read by the
+    #: mailbox at each post: one from another thread must :meth:`wake` it)
+    polling: bool
+
+    def attach(self, nudge: Callable[[], None], fail: Callable[[BaseException], None]) -> None:
+        """The mailbox waits through :meth:`wait` from now on.
+
+        ``nudge()`` puts a token in the mailbox's queue that sends a caller
+        blocked there back to :meth:`wait`; ``fail(exc)`` ends the run.
+        """
+        ...
+
+    def wait(self, ready: Callable[[], bool], timeout: float | None) -> bool:
+        """In the caller's thread, the mailbox empty: handle the set's events
+        here until ``ready()`` (the mailbox has something) or ``timeout``.
+
+        ``True`` when done so (or the set is closing); ``False`` at once when
+        another thread of the set handles them now: the mailbox then blocks
+        in its queue, where that thread posts, or nudges once the caller may
+        wait here again. Events that come while no caller waits are the
+        set's own thread's to handle, within milliseconds: they must not
+        wait for the caller's return.
+        """
+        ...
+
+    def wake(self) -> None:
+        """Have :meth:`wait` look at ``ready()`` again; from any thread."""
         ...
 
 
