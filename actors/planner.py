@@ -221,7 +221,10 @@ class Planner(PassiveActor):
         self._phase = _STARTING
         self._workers = Workers()
         self._policy = handout or HandOutPolicy()
-        self._lazy = False  # the workers look for held tasks when idle (Begin says)
+        # the workers look for held tasks when idle (Begin says); for tiny
+        # tasks, the most a reporting worker takes: its next, and the spare
+        self._lazy = False
+        self._most = 1
         self._handed = 0.0  # when a task was last handed out
         # tasks: their states, and the indexes of some states (see the table)
         self._state: dict[int, int] = {}
@@ -316,6 +319,7 @@ class Planner(PassiveActor):
     def _begin(self, message: Begin) -> None:
         self._workers = Workers(message.workers)
         self._lazy = all(callable(getattr(actor, "hold", None)) for actor in message.workers)
+        self._most = 1 + max(0, self._capacity - len(message.workers))
         self._phase = _OPEN if self._keep_open else _RUNNING
         if self._run_table:
             self._add(tuple(self._table))
@@ -548,7 +552,7 @@ class Planner(PassiveActor):
         if self._lazy and policy.run_mean < policy.tiny_task:
             # tiny tasks, idle workers that look for work: none wakes a
             # worker while another is about to report
-            most = 1 + max(0, self._capacity - len(workers))  # its next, and the spare
+            most = self._most
             while free > 0:
                 worker = workers.for_tiny(awake, most)
                 if worker is None:
