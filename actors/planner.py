@@ -115,8 +115,8 @@ class Planner(PassiveActor):
     - takes :class:`Begin`, :class:`AddTasks`, :class:`BacklogDrained`,
       :class:`Stop` and :class:`Cancel` (facade), :class:`TaskDone` and
       :class:`WorkerLost` (workers; a ``TaskDone`` of no outcomes is an idle
-      worker looking for held tasks, see :meth:`_pump`); answers :class:`StatusQuery` (by
-      ``ask``) with a :class:`PlannerStatus`;
+      worker looking for held tasks, see :meth:`_pump`); answers
+      :class:`StatusQuery` (by ``ask``) with a :class:`PlannerStatus`;
     - sends :class:`RunTasks` to workers; asks the lock manager
       :class:`AcquireLocks`, :class:`ReleaseLocks` and :class:`ForfeitLocks`,
       each answered at once with :class:`LockDecisions`;
@@ -162,11 +162,10 @@ class Planner(PassiveActor):
     the lowest index); to a worker still busy (ahead) only while ``handout`` says tasks
     are short (:class:`~pexen.state.handout.HandOutPolicy`). Tiny tasks on a
     thread pool are held for a worker about to report rather than wake an
-    idle one (:meth:`_pump`). Dispatch pauses
-    while the caller's backlog of unconsumed results is full. The run's
-    phase (:class:`Phase`) says whether it dispatches and whether it ends
-    once idle: nothing out, nothing can start and the caller has consumed
-    every result.
+    idle one (:meth:`_pump`). Dispatch pauses while the caller's backlog of
+    unconsumed results is full. The run's phase (:class:`Phase`) says whether
+    it dispatches and whether it ends once idle: nothing out, nothing can
+    start and the caller has consumed every result.
 
     ``specs`` is the run's task table (read only; the facade adds to it
     before it sends :class:`AddTasks`, and drops the entries of tasks whose

@@ -23,9 +23,9 @@ class HandOutPolicy:
     Tasks are *tiny* (:meth:`tiny`) while the mean of their run times, as
     their workers measured them, is under ``tiny_task`` seconds: less than
     waking an idle worker costs (the mean starts high: a dozen tiny tasks
-    must run first). For those, a pool whose idle workers look
-    for work by themselves lets the planner hold a task for the worker about
-    to report rather than wake one.
+    must run first). For those, a pool whose idle workers look for work by
+    themselves lets the planner hold a task for the worker about to report
+    rather than wake one.
     """
 
     __slots__ = ("_long", "mean", "run_mean", "tiny_task")
