@@ -9,12 +9,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from helpers import EVENT_TIMEOUT, returning, tagged
 
 from pexen import sched
 
 
-def test_a_tiny_task_added_while_a_long_one_runs_does_not_wait_for_it() -> None:
+@pytest.mark.parametrize("workers", [2, 4])
+def test_a_tiny_task_added_while_a_long_one_runs_does_not_wait_for_it(workers: int) -> None:
     """A stream of tiny tasks makes the run's tasks tiny; then one runs long.
 
     The next tiny task must still run on the idle worker, before the long
@@ -29,7 +31,7 @@ def test_a_tiny_task_added_while_a_long_one_runs_does_not_wait_for_it() -> None:
     s = sched.Sched([returning(f"tiny{i}") for i in range(4)])
     order: list[str] = []
     added = 4
-    for res in s.serve(sched.pool.ThreadWorkerPool(workers=2)):
+    for res in s.serve(sched.pool.ThreadWorkerPool(workers=workers)):
         name = res.task.__name__
         order.append(name)
         assert res.excinfo is None

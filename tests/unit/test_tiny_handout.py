@@ -196,13 +196,16 @@ class Lazy:
         return self.looks
 
 
-def test_for_tiny_picks_the_awake_worker_then_a_sleeper_else_holds() -> None:
-    workers = Workers([Lazy(True), Lazy(True), Lazy(False)])
+def test_for_tiny_picks_the_awake_worker_then_holds_for_a_looker_else_wakes() -> None:
+    lazy = [Lazy(False), Lazy(True), Lazy(False)]
+    workers = Workers(lazy)
     assert workers.for_tiny() is workers[0]  # every worker idle: the first wakes
     workers[0].load = 1
-    assert workers.for_tiny() is workers[2]  # idle, and it would not look: woken
-    workers[2].load = 1
-    assert workers.for_tiny() is None  # worker 1 looks: held
+    assert workers.for_tiny() is None  # worker 1 will come and look: held
+    lazy[1].looks = False
+    assert workers.for_tiny() is workers[1]  # no idle worker looks: the first is woken
+    workers[1].load = workers[2].load = 1
+    assert workers.for_tiny() is None  # every worker has a task
     assert workers.for_tiny(awake=0, most=2) is workers[0]  # below its most
     assert workers.for_tiny(awake=0, most=1) is None
     workers[1].alive = False
