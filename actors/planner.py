@@ -15,7 +15,7 @@ from pexen.state.handout import HandOutPolicy
 from pexen.state.readyqueue import ReadyQueue
 from pexen.state.taskspec import TaskSpec
 from pexen.state.tasktable import TaskTable
-from pexen.state.workers import Workers
+from pexen.state.workers import Workers, WorkerState
 from pexen.vocab.events import (
     TaskEnded,
     TaskHandedOut,
@@ -70,6 +70,10 @@ _FAILED = 7
 #: what the planner keeps of a task handed out: (worker, when, shared dict)
 _Out = tuple[int, float, dict[str, Any]]
 
+#: seconds without a hand-out after which a held task goes to an idle worker
+#: that comes and looks for it (see Planner._pump)
+_STALE = 0.002
+
 
 class Phase(enum.Enum):
     """Where a run stands: the planner's one stop state.
@@ -110,8 +114,9 @@ class Planner(PassiveActor):
 
     - takes :class:`Begin`, :class:`AddTasks`, :class:`BacklogDrained`,
       :class:`Stop` and :class:`Cancel` (facade), :class:`TaskDone` and
-      :class:`WorkerLost` (workers); answers :class:`StatusQuery` (by
-      ``ask``) with a :class:`PlannerStatus`;
+      :class:`WorkerLost` (workers; a ``TaskDone`` of no outcomes is an idle
+      worker looking for held tasks, see :meth:`_pump`); answers
+      :class:`StatusQuery` (by ``ask``) with a :class:`PlannerStatus`;
     - sends :class:`RunTasks` to workers; asks the lock manager
       :class:`AcquireLocks`, :class:`ReleaseLocks` and :class:`ForfeitLocks`,
       each answered at once with :class:`LockDecisions`;
@@ -155,11 +160,12 @@ class Planner(PassiveActor):
     At most ``capacity`` tasks are out at once. Tasks go to the least loaded
     worker (among equals, the one whose ``TaskDone`` is being handled, else
     the lowest index); to a worker still busy (ahead) only while ``handout`` says tasks
-    are short (:class:`~pexen.state.handout.HandOutPolicy`). Dispatch pauses
-    while the caller's backlog of unconsumed results is full. The run's
-    phase (:class:`Phase`) says whether it dispatches and whether it ends
-    once idle: nothing out, nothing can start and the caller has consumed
-    every result.
+    are short (:class:`~pexen.state.handout.HandOutPolicy`). Tiny tasks on a
+    thread pool are held for a worker about to report rather than wake an
+    idle one (:meth:`_pump`). Dispatch pauses while the caller's backlog of
+    unconsumed results is full. The run's phase (:class:`Phase`) says whether
+    it dispatches and whether it ends once idle: nothing out, nothing can
+    start and the caller has consumed every result.
 
     ``specs`` is the run's task table (read only; the facade adds to it
     before it sends :class:`AddTasks`, and drops the entries of tasks whose
@@ -214,6 +220,11 @@ class Planner(PassiveActor):
         self._phase = _STARTING
         self._workers = Workers()
         self._policy = handout or HandOutPolicy()
+        # the workers look for held tasks when idle (Begin says); for tiny
+        # tasks, the most a reporting worker takes: its next, and the spare
+        self._lazy = False
+        self._most = 1
+        self._handed = 0.0  # when a task was last handed out
         # tasks: their states, and the indexes of some states (see the table)
         self._state: dict[int, int] = {}
         self._graph = DepGraph()
@@ -261,8 +272,13 @@ class Planner(PassiveActor):
         # the two messages of every task first: each test costs a service's add
         awake = -1  # the worker whose thread may run this: it takes ties (no wake-up)
         if isinstance(message, TaskDone):
-            self._task_done(message)
-            awake = message.worker
+            if message.outcomes:
+                self._task_done(message)
+                awake = message.worker
+            elif time.monotonic() - self._handed > _STALE:
+                # an idle worker looking for held tasks: nothing went out for a
+                # while (the worker they were held for is busy), so it takes one
+                awake = message.worker
         elif isinstance(message, AddTasks):
             if self._events is not None:
                 added = tuple(spec.func for spec in message.specs)
@@ -301,6 +317,8 @@ class Planner(PassiveActor):
 
     def _begin(self, message: Begin) -> None:
         self._workers = Workers(message.workers)
+        self._lazy = all(callable(getattr(actor, "hold", None)) for actor in message.workers)
+        self._most = 1 + max(0, self._capacity - len(message.workers))
         self._phase = _OPEN if self._keep_open else _RUNNING
         if self._run_table:
             self._add(tuple(self._table))
@@ -419,7 +437,7 @@ class Planner(PassiveActor):
         worker = self._workers[out[0]]
         # how long it held its worker: from hand-out, or from when the task
         # before it on that worker ended
-        self._policy.served(now - max(out[1], worker.last_done))
+        self._policy.served(now - max(out[1], worker.last_done), outcome.ended - outcome.started)
         worker.last_done = now
         self._finished += 1
         events = self._events
@@ -512,21 +530,50 @@ class Planner(PassiveActor):
         Among workers equally loaded, ``awake`` (the worker that just
         reported: its thread may be the one running the planner, and would
         find the task in its inbox without a wake-up) goes first.
+
+        Tiny tasks on lazy workers (a thread pool's, which look for held
+        tasks when idle; see :meth:`~pexen.state.workers.Workers.for_tiny`):
+        waking a sleeping worker costs more than such a task runs, so
+        ``awake`` takes its next task and the spare, and a task goes to an
+        idle worker only when every worker is idle or that one is asleep for
+        good. Else it is *held* (it stays ready) for the next worker to
+        report, or for an idle worker that comes to look (an empty
+        ``TaskDone``): that one takes it once nothing went out for
+        ``_STALE`` seconds (the busy worker's task turned out long).
         """
         free = self._capacity - len(self._out)
         if free <= 0 or not (self._granted or self._ready) or not self._may_dispatch():
             return
         workers = self._workers
         batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
-        ahead = self._policy.ahead()
         now = time.monotonic()
-        # with long tasks (not ahead), the next one waits for a free worker
-        while free > 0 and (ahead or not workers.all_busy()):
-            tid = self._next()
-            if tid is None:
-                break
-            self._hand_out(tid, batches, now, awake)
-            free -= 1
+        policy = self._policy
+        if self._lazy and policy.run_mean < policy.tiny_task:
+            # tiny tasks, idle workers that look for work: none wakes a
+            # worker while another is about to report
+            most = self._most
+            while free > 0:
+                worker = workers.for_tiny(awake, most)
+                if worker is None:
+                    break  # held: for the next report, or an idle worker's look
+                tid = self._next()
+                if tid is None:
+                    break
+                self._hand_out(tid, batches, now, worker)
+                free -= 1
+        else:
+            ahead = policy.ahead()
+            # with long tasks (not ahead), the next one waits for a free worker
+            while free > 0 and (ahead or not workers.all_busy()):
+                tid = self._next()
+                if tid is None:
+                    break
+                worker = workers.least_loaded(awake)
+                assert worker is not None  # with every worker lost, the run has ended
+                self._hand_out(tid, batches, now, worker)
+                free -= 1
+        if batches:
+            self._handed = now
         for index, items in batches.items():
             worker = workers[index]
             worker.actor.tell(RunTasks(tuple(items), worker.generation))
@@ -567,13 +614,11 @@ class Planner(PassiveActor):
         tid: int,
         batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]],
         now: float,
-        awake: int = -1,
+        worker: WorkerState,
     ) -> None:
         shared = self._pending_shared.pop(tid, None)
         if shared is None:
             shared = self._preset.copy() if self._preset else {}
-        worker = self._workers.least_loaded(awake)
-        assert worker is not None  # with every worker lost, the run has ended
         self._move(tid, _HANDED_OUT, (worker.index, now, shared))
         spec = self._specs[tid]
         batches.setdefault(worker.index, []).append((spec, shared))

@@ -18,7 +18,7 @@ from pexen.state.taskspec import TaskSpec
 
 from .messages import WorkerLost
 from .slots import ThreadSlots
-from .threadworker import ThreadWorker
+from .threadworker import IdleInbox, ThreadWorker
 from .watchdog import Watchdog, timeout_error
 
 if TYPE_CHECKING:
@@ -35,14 +35,19 @@ class _BoxedRef:
     (its spec, its shared dict) stays referenced by an idle worker.
     """
 
-    __slots__ = ("_put", "ref")
+    __slots__ = ("_put", "hold", "ref")
 
     def __init__(self, ref: pykka.ActorRef[ThreadWorker]) -> None:
         self.ref = ref
         # straight into the inbox, as ActorRef.tell does, minus its liveness
         # check: a worker actor's tell must never raise (a stopped worker's
         # inbox is only dropped), and this runs once per round in the planner
-        self._put = ref.actor_inbox.put
+        inbox = ref.actor_inbox
+        assert isinstance(inbox, IdleInbox)
+        self._put = inbox.put
+        #: the planner holds a tiny task rather than wake this idle worker,
+        #: if it says it will look (see IdleInbox.hold)
+        self.hold = inbox.hold
 
     def tell(self, message: Any) -> None:
         self._put(Envelope([message]))

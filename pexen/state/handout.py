@@ -19,20 +19,41 @@ class HandOutPolicy:
     The planner reports how long each task held its worker (:meth:`served`);
     the policy keeps an exponentially weighted mean of it and allows handing
     out ahead (:meth:`ahead`) while the mean is under ``long_task`` seconds.
+
+    Tasks are *tiny* (:meth:`tiny`) while the mean of their run times, as
+    their workers measured them, is under ``tiny_task`` seconds: less than
+    waking an idle worker costs (the mean starts high: a dozen tiny tasks
+    must run first). For those, a pool whose idle workers look for work by
+    themselves lets the planner hold a task for the worker about to report
+    rather than wake one.
     """
 
-    __slots__ = ("_long", "mean")
+    __slots__ = ("_long", "mean", "run_mean", "tiny_task")
 
     #: weight of the newest sample in the mean
     WEIGHT = 0.25
 
-    def __init__(self, long_task: float = 0.005) -> None:
+    def __init__(self, long_task: float = 0.005, tiny_task: float = 0.00005) -> None:
         self._long = long_task
+        self.tiny_task = tiny_task
         self.mean = 0.0  # seconds; short until tasks show otherwise
+        # seconds; not tiny until tasks show it: some ten tiny ones bring it
+        # under (the first tasks of a run go out as they always did)
+        self.run_mean = tiny_task * 20
 
-    def served(self, seconds: float) -> None:
-        """A task held its worker for ``seconds``."""
+    def served(self, seconds: float, ran: float = 0.0) -> None:
+        """A task held its worker for ``seconds``, and ran for ``ran`` of them.
+
+        ``ran``: from its start to its end, as its worker measured them; 0.0
+        when it did not (not counted).
+        """
         self.mean += (seconds - self.mean) * self.WEIGHT
+        if ran > 0.0:
+            self.run_mean += (ran - self.run_mean) * self.WEIGHT
+
+    def tiny(self) -> bool:
+        """Whether tasks run for less than waking a worker costs."""
+        return self.run_mean < self.tiny_task
 
     def ahead(self) -> bool:
         """Whether to hand a task to a worker that is busy."""

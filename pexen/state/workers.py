@@ -64,6 +64,41 @@ class Workers(list[WorkerState]):
                 best = worker
         return best
 
+    def for_tiny(self, awake: int = -1, most: int = 1) -> WorkerState | None:
+        """The worker a tiny task goes to, or ``None``: hold it.
+
+        For lazy workers only (their actors have ``hold()``, which says
+        whether an idle worker will come and look for held tasks: see the
+        thread pool). Waking an idle worker costs more than a tiny task
+        runs, so: the worker ``awake`` (whose report is being handled: it
+        takes the task without a wake-up) while it has fewer than ``most``
+        tasks; with every worker idle, the lowest index. ``None`` (the task
+        waits for the next report, or an idle worker's look) when every
+        worker has a task, or an idle one will come and look (``hold()`` is
+        true: the first such is enough, so that the others may sleep); else
+        the first idle worker, asleep for good.
+        """
+        if awake >= 0:
+            worker = self[awake]
+            if worker.alive and worker.load < most:
+                return worker
+        idle: list[WorkerState] = []
+        for worker in self:
+            if worker.alive:
+                if worker.load:
+                    break
+                idle.append(worker)
+        else:
+            return idle[0] if idle else None  # every worker idle: wake one
+        asleep = None
+        for worker in self:
+            if worker.alive and not worker.load:
+                if worker.actor.hold():
+                    return None  # it comes and looks: one such worker is enough
+                if asleep is None:
+                    asleep = worker
+        return asleep
+
     def all_busy(self) -> bool:
         """Whether every live worker has a task (handed out or running)."""
         return not any(worker.alive and not worker.load for worker in self)
