@@ -63,7 +63,11 @@ class RunTasks(NamedTuple):
 
 
 class TaskDone(NamedTuple):
-    """Worker -> planner: these tasks ended (one or more, in order)."""
+    """Worker -> planner: these tasks ended (in order).
+
+    No outcomes: an idle thread worker looking for tasks held for it (see
+    :meth:`actors.planner.Planner._pump`).
+    """
 
     worker: int
     outcomes: tuple[Outcome, ...]

@@ -127,6 +127,13 @@ Writing a pool (the checklist):
   runs now (:mod:`actors.slots`) for :meth:`WorkerSet.current`, and for the
   culprit.
 - ``close``, ``alive``: rule 4.
+- Optionally ``hold() -> bool`` on every worker actor: for tiny tasks the
+  planner then holds a task (it stays ready) rather than wake an idle worker
+  that says it will come and look for it. Such a worker must tell
+  ``TaskDone(index, ())`` within a few milliseconds while idle, and is given
+  a held task once nothing went out for 2 ms (the thread pool's
+  :class:`~actors.threadworker.IdleInbox`). Without it, tasks go out as
+  they become ready.
 - Optionally a ``waiter`` (rule 6): ``close`` stops it, also while a caller
   waits in it (that wait returns, and later ones return ``False``).
 - Check it: mypy must accept your set where a :class:`WorkerSet` is expected,
