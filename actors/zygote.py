@@ -40,7 +40,6 @@ import dataclasses
 import logging
 import os
 import pickle
-import select
 import signal
 import socket
 import sys
@@ -466,16 +465,8 @@ def _worker_main(
     """
     frames = FrameReader(sock.fileno())  # one read() for all that arrived
     known: dict[int, Runnable] = {}  # origins added after the fork
-    # Wait for data before reading: a process blocked in read() on its socket
-    # is woken each time the scheduler reads what it sent (the kernel wakes
-    # every waiter on the socket as the sent buffer is freed), a wake-up and
-    # a context switch for nothing; poll() wakes only for data, EOF or an
-    # error, after which read() returns at once (and ends the loop as before).
-    readable = select.poll()
-    readable.register(sock.fileno(), select.POLLIN)
     while True:
         try:
-            readable.poll()
             messages = frames.read()
         except OSError:
             return
