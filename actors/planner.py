@@ -55,6 +55,8 @@ __all__ = ["Phase", "Planner"]
 
 log = logging.getLogger(__name__)
 
+_new_tuple = tuple.__new__
+
 # A task's state, by tid (see the life cycle in Planner). Ordered: every
 # state below _HANDED_OUT is "not handed out yet". A task that ended, or one
 # in the table for its code only (a standalone pool's registered task), has
@@ -456,7 +458,8 @@ class Planner(PassiveActor):
             what = _what_raised(outcome.excinfo)
             for name in spec.provides:
                 self._failed_provider[name] = (spec.func, what)
-        result = TaskRes(spec.func, outcome.shared, outcome.ret, outcome.excinfo)
+        # TaskRes(...) without its Python-level __new__: once per task
+        result = _new_tuple(TaskRes, (spec.func, outcome.shared, outcome.ret, outcome.excinfo))
         self._results.append(result)
         if events is not None:
             events.append(result)

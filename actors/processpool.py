@@ -36,6 +36,8 @@ __all__ = ["ProcessWorkerSet"]
 
 log = logging.getLogger(__name__)
 
+_new_tuple = tuple.__new__
+
 
 class ProcessWorkerSet:
     """Worker actors, each driving one worker process forked by a zygote.
@@ -136,8 +138,8 @@ class ProcessWorkerSet:
                 outcomes = frames.read()
             except OSError:
                 outcomes = None
-            if outcomes:
-                self._report_to.tell(TaskDone(index, tuple(outcomes)))
+            if outcomes:  # TaskDone(index, ...) without its Python-level __new__
+                self._report_to.tell(_new_tuple(TaskDone, (index, tuple(outcomes))))
             elif outcomes is None:
                 self._reader.remove(conn.fileno())
                 replacement = self._replace(index)

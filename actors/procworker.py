@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pickle
 import socket
+import struct
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -15,6 +16,9 @@ from .base import PassiveActor
 from .messages import Outcome, Reconnect, RunTasks, TaskDone
 from .taskrun import failure
 from .wire import frame
+
+_header = struct.Struct("!i").pack  # frame()'s, for a message under 2 GiB
+_SHORT_MAX = 0x7FFFFFFF
 
 __all__ = ["ProcessWorker"]
 
@@ -133,7 +137,20 @@ class ProcessWorker(PassiveActor):
         if failed:
             self._report_to.tell(TaskDone(self._index, tuple(failed)))
         if data is not None:
-            self._write(frame(data))
+            if self.pending or len(data) > _SHORT_MAX:
+                self._write(frame(data))
+                return
+            # _write(frame(data)) with nothing pending: once per task, inlined
+            data = _header(len(data)) + data
+            try:
+                sent = self._sock.send(data, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                return  # a dead process: the reader reports it
+            if sent < len(data):
+                self.pending += data[sent:]
+                self._on_pending()
 
     def _without_unpicklable(
         self, message: RunTasks, items: list[Any], failed: list[Outcome]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import selectors
 import threading
 import time
@@ -43,9 +44,16 @@ HANDOVER_S = 0.002
 #: caller leaves (some 50 ms).
 _IDLE_LOOKS = 25
 
+_READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+_EPOLLIN, _EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
+
+
+def _epoll_events(events: int) -> int:
+    return (_EPOLLIN if events & _READ else 0) | (_EPOLLOUT if events & _WRITE else 0)
+
 
 class ReaderThread:
-    """The selector of the sockets, and a thread that waits on it when the caller does not.
+    """The poller of the sockets (epoll), and a thread that waits on it when the caller does not.
 
     :meth:`add`, :meth:`modify` and :meth:`remove` may be called from any
     thread; a callback may call them too. Until a result mailbox is
@@ -56,10 +64,16 @@ class ReaderThread:
 
     def __init__(self, handover: float = HANDOVER_S) -> None:
         self._handover = handover  # HANDOVER_S but in tests
-        self._sel = selectors.DefaultSelector()
+        # An epoll object and a dict of our own rather than a selector: a
+        # selector's select() (Python code between the system call and each
+        # callback) was a tenth of the scheduler's work per task here.
+        self._epoll = select.epoll()
+        #: fd -> (events, callback): the ``selectors`` masks asked for; the
+        #: wake-up pipe's callback is ``None``
+        self._watched: dict[int, tuple[int, Callback | None]] = {}
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
-        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        self.add(self._wake_r, _READ, None)
         self._stopping = False
         # Leadership. ``_mu`` guards the flags below (and ``_cond`` is on it);
         # ``_selecting`` is held by whichever thread waits on the selector
@@ -80,21 +94,37 @@ class ReaderThread:
         self._thread = threading.Thread(target=self._run, name="pexen-reader", daemon=True)
         self._thread.start()
 
-    def add(self, fileobj: Any, events: int, callback: Callback) -> None:
-        """Watch ``fileobj`` for ``events``; call ``callback(mask)`` when ready."""
-        self._sel.register(fileobj, events, callback)
+    def add(self, fileobj: Any, events: int, callback: Callback | None) -> None:
+        """Watch ``fileobj`` (an fd, or anything with ``fileno()``) for
+        ``events`` (``selectors.EVENT_READ``/``EVENT_WRITE``); call
+        ``callback(mask)`` when ready. Raises :class:`KeyError` if it is
+        watched already."""
+        fd = _fd(fileobj)
+        if fd in self._watched:
+            raise KeyError(f"{fileobj!r} (fd {fd}) is already watched")
+        # in the dict first: an event a concurrent wait gets has its callback
+        self._watched[fd] = (events, callback)
+        try:
+            self._epoll.register(fd, _epoll_events(events))
+        except BaseException:
+            del self._watched[fd]
+            raise
 
     def modify(self, fileobj: Any, events: int) -> None:
-        """Watch ``fileobj`` for ``events`` instead."""
-        key = self._sel.get_key(fileobj)
-        if key.events != events:
-            self._sel.modify(fileobj, events, key.data)
-            self.wake()  # the select going on does not see the change
+        """Watch ``fileobj`` for ``events`` instead (:class:`KeyError` if not watched)."""
+        fd = _fd(fileobj)
+        was, callback = self._watched[fd]
+        if was != events:
+            self._epoll.modify(fd, _epoll_events(events))
+            self._watched[fd] = (events, callback)
+            self.wake()  # the wait going on does not see the change
 
     def remove(self, fileobj: Any) -> None:
         """Stop watching ``fileobj`` (nothing happens if it is not watched)."""
         with contextlib.suppress(KeyError, ValueError, OSError):
-            self._sel.unregister(fileobj)
+            fd = _fd(fileobj)
+            if self._watched.pop(fd, None) is not None:
+                self._epoll.unregister(fd)
 
     def stop(self) -> None:
         """End the thread (callbacks that run finish first) and release all.
@@ -107,7 +137,8 @@ class ReaderThread:
         self.wake()
         self._thread.join()
         with self._selecting:  # a caller's wait() has seen _stopping and left
-            self._sel.close()
+            self._epoll.close()
+            self._watched.clear()
             wake_w, self._wake_w = self._wake_w, -1  # a late wake() writes nowhere
             os.close(self._wake_r)
             os.close(wake_w)
@@ -160,31 +191,35 @@ class ReaderThread:
 
     def _lead(self, ready: Callable[[], bool], timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
-        select, wake_r, fail = self._sel.select, self._wake_r, self._fail
+        poll, watched, wake_r, fail = self._epoll.poll, self._watched, self._wake_r, self._fail
         while not self._stopping:
             # set before the last look: a post from another thread after it
-            # sees ``polling`` and wakes the select
+            # sees ``polling`` and wakes the wait
             self.polling = True
             if ready():
                 return
             if deadline is None:
-                events = select()
+                events = poll()
             else:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return
-                events = select(left)
+                events = poll(left)
             self.polling = False
-            for key, mask in events:
-                callback = key.data
+            for fd, event in events:
+                entry = watched.get(fd)
+                if entry is None:
+                    continue  # removed meanwhile
+                callback = entry[1]
                 if callback is None:
                     os.read(wake_r, 4096)
                     continue
+                mask = _READ & entry[0] if event == _EPOLLIN else _mask(event, entry[0])
                 try:
                     callback(mask)
                 except Exception:  # a callback's bug must not stop the reading
-                    log.exception("error handling an event of fd %d", key.fd)
-                    self.remove(key.fd)
+                    log.exception("error handling an event of fd %d", fd)
+                    self.remove(fd)
                 except BaseException as exc:  # Ctrl-C: the outcome may be half read
                     if fail is not None:
                         fail(exc)
@@ -232,14 +267,29 @@ class ReaderThread:
 
     def _read(self) -> None:
         """Lead: run callbacks until the caller wants the lead back, or stop."""
-        select, wake_r = self._sel.select, self._wake_r
+        poll, watched, wake_r = self._epoll.poll, self._watched, self._wake_r
         while not self._stopping and not self._want:
-            for key, mask in select():
-                if key.data is None:
+            for fd, event in poll():
+                entry = watched.get(fd)
+                if entry is None:
+                    continue  # removed meanwhile
+                callback = entry[1]
+                if callback is None:
                     os.read(wake_r, 4096)
                     continue
+                mask = _READ & entry[0] if event == _EPOLLIN else _mask(event, entry[0])
                 try:
-                    key.data(mask)
+                    callback(mask)
                 except Exception:  # a callback's bug must not stop the thread
-                    log.exception("error handling an event of fd %d", key.fd)
-                    self.remove(key.fd)
+                    log.exception("error handling an event of fd %d", fd)
+                    self.remove(fd)
+
+
+def _fd(fileobj: Any) -> int:
+    return fileobj if isinstance(fileobj, int) else int(fileobj.fileno())
+
+
+def _mask(event: int, events: int) -> int:
+    """The ``selectors`` mask of an epoll ``event``, as a selector computes it
+    (an error or hang-up counts as readable and writable), of those asked."""
+    return ((_WRITE if event & ~_EPOLLIN else 0) | (_READ if event & ~_EPOLLOUT else 0)) & events

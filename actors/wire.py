@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
+_loads = pickle.loads
 
 # The framing of multiprocessing.connection (the worker process's side uses a
 # Connection): a signed 4-byte length, or -1 and an unsigned 8-byte length.
@@ -299,7 +300,11 @@ def decode_head(data: Message) -> tuple[Outcome, bool]:
     """The outcome in the first message :func:`encode_outcome` wrote, and
     whether its return value follows as a message of its own (``ret`` is
     ``None`` until then)."""
-    tid, ret, shared, fields, deps_ok, locks_ok, raw, started, ended = pickle.loads(data)
+    return _decode_fields(pickle.loads(data))
+
+
+def _decode_fields(head: tuple[Any, ...]) -> tuple[Outcome, bool]:
+    tid, ret, shared, fields, deps_ok, locks_ok, raw, started, ended = head
     excinfo = None if fields is None else ExceptionInfo(*map(_loads_or_none, fields))
     return Outcome(tid, ret, shared, excinfo, deps_ok, locks_ok, started, ended), raw
 
@@ -342,7 +347,12 @@ class OutcomeReader:
                 if isinstance(data, mmap.mmap):
                     data.close()
                 continue
-            outcome, raw = decode_head(data)
+            fields = _loads(data)
+            if fields[3] is None and not fields[6]:  # decode_head() of a task that returned
+                tid, ret, shared, _, deps_ok, locks_ok, _, started, ended = fields
+                outcomes.append(Outcome(tid, ret, shared, None, deps_ok, locks_ok, started, ended))
+                continue
+            outcome, raw = _decode_fields(fields)
             if raw:
                 self._waiting = outcome
             else:

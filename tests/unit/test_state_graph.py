@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import random
 
 import pytest
 from specs import spec
@@ -55,6 +57,26 @@ def test_readyqueue_priority_then_insertion_order():
         popped.append(q.pop())
         assert popped[-1] == head
     assert popped == [3, 1, 4, 0, 2]
+
+
+def test_readyqueue_pops_as_one_heap_whatever_the_order_of_pushes():
+    # in order (the sorted run), out of order (the heap beside it), pops between
+    rng = random.Random(7)
+    for _ in range(300):
+        q, ref = ReadyQueue(), []  # ref: a plain heap of (priority, tid)
+        tids = rng.sample(range(1000), 40)
+        for tid in tids:
+            if ref and rng.random() < 0.4:
+                assert q.peek() == ref[0][1]
+                assert q.pop() == heapq.heappop(ref)[1]
+            prio = rng.choice([0, 0, 0, 1, -1])
+            q.push(prio, tid)
+            heapq.heappush(ref, (prio, tid))
+            assert q.tids() == [t for _, t in sorted(ref)]
+        while ref:
+            assert q
+            assert q.pop() == heapq.heappop(ref)[1]
+        assert not q
 
 
 def test_depcheck_reports_unprovided_names():
