@@ -27,7 +27,7 @@ Data flow of one run of :meth:`pexen.sched.Sched.run` (a standalone pool of
                       then tell the planner (in this thread) and take the next
        process pool (processpool):
                       ProcessWorker (passive) --socket--> worker process ---+
-                      selector of the sockets <--socket-- outcome ----------+
+                      epoll of the sockets    <--socket-- outcome ----------+
                         read by the caller's thread while it waits in take()
                         (ResultMailbox -> Waiter, rule 6), else by the reader
                         thread; either tells the planner, which runs right
