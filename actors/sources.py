@@ -191,7 +191,7 @@ class ReaderThread:
 
     def _lead(self, ready: Callable[[], bool], timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
-        poll, watched, wake_r, fail = self._epoll.poll, self._watched, self._wake_r, self._fail
+        poll, fail = self._epoll.poll, self._fail
         while not self._stopping:
             # set before the last look: a post from another thread after it
             # sees ``polling`` and wakes the wait
@@ -206,24 +206,7 @@ class ReaderThread:
                     return
                 events = poll(left)
             self.polling = False
-            for fd, event in events:
-                entry = watched.get(fd)
-                if entry is None:
-                    continue  # removed meanwhile
-                callback = entry[1]
-                if callback is None:
-                    os.read(wake_r, 4096)
-                    continue
-                mask = _READ & entry[0] if event == _EPOLLIN else _mask(event, entry[0])
-                try:
-                    callback(mask)
-                except Exception:  # a callback's bug must not stop the reading
-                    log.exception("error handling an event of fd %d", fd)
-                    self.remove(fd)
-                except BaseException as exc:  # Ctrl-C: the outcome may be half read
-                    if fail is not None:
-                        fail(exc)
-                    raise
+            self._dispatch(events, fail)
 
     # -- the reader thread -------------------------------------------------
 
@@ -267,22 +250,39 @@ class ReaderThread:
 
     def _read(self) -> None:
         """Lead: run callbacks until the caller wants the lead back, or stop."""
-        poll, watched, wake_r = self._epoll.poll, self._watched, self._wake_r
+        poll = self._epoll.poll
         while not self._stopping and not self._want:
-            for fd, event in poll():
-                entry = watched.get(fd)
-                if entry is None:
-                    continue  # removed meanwhile
-                callback = entry[1]
-                if callback is None:
-                    os.read(wake_r, 4096)
-                    continue
-                mask = _READ & entry[0] if event == _EPOLLIN else _mask(event, entry[0])
-                try:
-                    callback(mask)
-                except Exception:  # a callback's bug must not stop the thread
-                    log.exception("error handling an event of fd %d", fd)
-                    self.remove(fd)
+            self._dispatch(poll(), None)
+
+    def _dispatch(
+        self, events: list[tuple[int, int]], fail: Callable[[BaseException], None] | None
+    ) -> None:
+        """Run the callbacks of ``events`` (what one poll returned), in this thread.
+
+        A callback's bug (an ``Exception``) is logged and drops its fd, so
+        that the reading goes on; anything else (Ctrl-C in the caller's
+        thread) goes through ``fail`` first, the outcome may be half read,
+        and on up.
+        """
+        watched = self._watched
+        for fd, event in events:
+            entry = watched.get(fd)
+            if entry is None:
+                continue  # removed meanwhile
+            callback = entry[1]
+            if callback is None:
+                os.read(self._wake_r, 4096)
+                continue
+            mask = _READ & entry[0] if event == _EPOLLIN else _mask(event, entry[0])
+            try:
+                callback(mask)
+            except Exception:  # a callback's bug must not stop the reading
+                log.exception("error handling an event of fd %d", fd)
+                self.remove(fd)
+            except BaseException as exc:
+                if fail is not None:
+                    fail(exc)
+                raise
 
 
 def _fd(fileobj: Any) -> int:
