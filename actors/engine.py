@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pykka
@@ -95,19 +95,22 @@ class Engine:
         """The caller is done with the last result it took."""
         self.mailbox.consumed()
 
-    def add(self, specs: list[TaskSpec], shared: list[dict[str, Any]] | None = None) -> None:
+    def add(
+        self, specs: Sequence[TaskSpec], shared: Sequence[dict[str, Any]] | None = None
+    ) -> None:
         """Add tasks to the run (their tids continue the table's).
 
         ``shared``: the dict each task starts with (one per spec; the run owns
         them from now on); by default each starts with a copy of the preset.
         """
+        specs = tuple(specs)  # a tuple given is the message's as it is
         with self._lock:
             self.table.extend(specs)
             for spec in specs:
                 if spec.timeout is not None:  # else the watchdog has nothing new to watch
                     self._workers.enforce_timeouts()
                     break
-            self._planner.tell(AddTasks(tuple(specs), None if shared is None else tuple(shared)))
+            self._planner.tell(AddTasks(specs, None if shared is None else tuple(shared)))
 
     def forget(self, tid: int) -> None:
         """Drop the table's entry of a task whose result the caller took.

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pexen.state.depgraph import DepGraph
@@ -369,7 +369,11 @@ class Planner(PassiveActor):
                     provided = self._provided_shared.get(name)
                     if provided is not None:
                         self._merge_into(spec.tid, provided)
-        for tid in self._graph.add(specs):
+        if len(specs) == 1 and not specs[0].requires:
+            ready: Iterable[int] = (specs[0].tid,)  # a service's task: the graph keeps nothing
+        else:
+            ready = self._graph.add(specs)
+        for tid in ready:
             self._move(tid, _READY)
 
     # -- the one place a task changes state --------------------------------

@@ -81,10 +81,40 @@ class Sched:
             # a few tasks allocate too little for the collector to matter, and
             # pausing it costs a service as much as the rest of a one-task add
             with self._guard:
-                self._add_locked(tasks)
+                if len(tasks) == 1:
+                    self._add_one(tasks[0])
+                else:
+                    self._add_locked(tasks)
             return
         with self._guard, gc_paused():
             self._add_locked(tasks)
+
+    def _add_one(self, task: Any) -> None:
+        """:meth:`_add_locked` for one task: what a service adds per result.
+
+        The same checks in the same order, minus what one task without names
+        cannot need: no batch to build, no dependency check to consult (a
+        task that neither requires nor provides changes nothing there, open
+        or not), the priority compared only when it differs from the
+        reference's by identity.
+        """
+        if self._stopped:
+            raise SchedulerError("This scheduler's serve() was stopped: it takes no more tasks")
+        tasks = self._tasks
+        if task in tasks:
+            return
+        spec = compile_task(task, self._next_tid)
+        if spec.requires or spec.provides:
+            self._accept({task: spec}, [spec])
+            return
+        for ref in tasks.values():  # the reference priority: the first task's
+            if spec.priority is not ref.priority:
+                check_priorities([spec], ref)
+            break
+        self._next_tid = spec.tid + 1
+        tasks[task] = spec
+        if self._engine is not None:
+            self._engine.add((spec,))
 
     def _add_locked(self, tasks: Iterable[Any]) -> None:
         if self._stopped:
@@ -95,9 +125,11 @@ class Sched:
             if task not in self._tasks and task not in new:
                 new[task] = compile_task(task, tid)
                 tid += 1
-        if not new:
-            return
-        batch = list(new.values())
+        if new:
+            self._accept(new, list(new.values()))
+
+    def _accept(self, new: dict[Any, TaskSpec], batch: list[TaskSpec]) -> None:
+        """Validate the compiled ``batch`` (``new``: by task) as a whole; add it."""
         # one reference priority for the whole set: the first task's
         # (a served task set's first task still there, else the batch's)
         ref = next(iter(self._tasks.values()), batch[0])
@@ -111,9 +143,9 @@ class Sched:
                 warnings.warn(
                     f"Dep {name!r} provided by {spec.func}, but not required by any task",
                     PexenWarning,
-                    stacklevel=4,  # the caller of Sched() or add_tasks()
+                    stacklevel=5,  # the caller of Sched() or add_tasks()
                 )
-        self._next_tid = tid
+        self._next_tid = batch[-1].tid + 1
         self._tasks.update(new)
         if self._engine is not None:
             # when the run just ended, the tasks wait for the next one
@@ -370,15 +402,15 @@ class Sched:
         """
         # the mailbox's and table's own methods: one call less each, per task
         take, consumed = engine.mailbox.take, engine.mailbox.consumed
-        forget = engine.table.forget
+        forget, guard, tasks = engine.table.forgetter, self._guard, self._tasks
         while True:
             item = take()
             if type(item) is RunEnded:
                 return item
-            with self._guard:
-                spec = self._tasks.pop(item.task, None)
+            with guard:
+                spec = tasks.pop(item.task, None)
                 if spec is not None:
-                    forget(spec.tid)
+                    forget(spec.tid, None)
                     if spec.provides:  # what the dependency check keeps is by name
                         self._deps.forget(spec, _provided(item))
             box = [item]

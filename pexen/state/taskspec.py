@@ -210,8 +210,11 @@ def compile_task(task: object, tid: int) -> TaskSpec:
             f"Task {task!r}: metadata attribute is not a SchedMeta but {type(m).__name__}"
         )
     else:
-        requires = provides = uses = claims = _NO_NAMES
-        priority, kwargs, timeout = 0, {}, None
+        # no metadata: the defaults, with nothing to check or copy
+        return TaskSpec(
+            tid, task, _NO_NAMES, _NO_NAMES, _NO_NAMES, _NO_NAMES, 0, _NO_KWARGS,
+            takes_shared(task, _NO_KWARGS),  # type: ignore[arg-type]
+        )  # fmt: skip
     kwargs = dict(kwargs) if kwargs else _NO_KWARGS
     return TaskSpec(
         tid,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import overload
 
 from .taskspec import TaskSpec
@@ -27,6 +27,15 @@ class TaskTable(Sequence[TaskSpec]):
     def by_tid(self) -> Mapping[int, TaskSpec]:
         """The specs by tid, as a mapping to read (its lookups cost no Python call)."""
         return self._specs
+
+    @property
+    def forgetter(self) -> Callable[[int, None], TaskSpec | None]:
+        """:meth:`forget` as the dict's own ``pop``: call it ``(tid, None)``.
+
+        For a loop that forgets a task per result (a serve): it costs no
+        Python call.
+        """
+        return self._specs.pop
 
     def __init__(self, specs: Iterable[TaskSpec] = ()) -> None:
         self._specs: dict[int, TaskSpec] = {}
