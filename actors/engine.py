@@ -28,6 +28,8 @@ from .workerset import MakeWorkers
 
 __all__ = ["Engine"]
 
+_new_tuple = tuple.__new__
+
 
 class Engine:
     """Starts a run at construction; :meth:`take` its results; :meth:`close` it.
@@ -110,7 +112,10 @@ class Engine:
                 if spec.timeout is not None:  # else the watchdog has nothing new to watch
                     self._workers.enforce_timeouts()
                     break
-            self._planner.tell(AddTasks(specs, None if shared is None else tuple(shared)))
+            # the named tuple built in C (its own __new__ is a Python call)
+            self._planner.tell(
+                _new_tuple(AddTasks, (specs, None if shared is None else tuple(shared)))
+            )
 
     def forget(self, tid: int) -> None:
         """Drop the table's entry of a task whose result the caller took.

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from pexen.state.depgraph import DepGraph
@@ -358,6 +358,13 @@ class Planner(PassiveActor):
         self, specs: tuple[TaskSpec, ...], shared: tuple[dict[str, Any], ...] | None = None
     ) -> None:
         state = self._state
+        if len(specs) == 1 and shared is None and not specs[0].requires:
+            # a service's one task: ready at once, nothing for the graph or
+            # the shared state to catch up on (it enters its first state here)
+            spec = specs[0]
+            state[spec.tid] = _READY
+            self._ready.push(spec.priority, spec.tid)
+            return
         for spec in specs:
             state[spec.tid] = _WAITING_DEPS
         if shared is not None:
@@ -369,11 +376,7 @@ class Planner(PassiveActor):
                     provided = self._provided_shared.get(name)
                     if provided is not None:
                         self._merge_into(spec.tid, provided)
-        if len(specs) == 1 and not specs[0].requires:
-            ready: Iterable[int] = (specs[0].tid,)  # a service's task: the graph keeps nothing
-        else:
-            ready = self._graph.add(specs)
-        for tid in ready:
+        for tid in self._graph.add(specs):
             self._move(tid, _READY)
 
     # -- the one place a task changes state --------------------------------

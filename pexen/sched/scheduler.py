@@ -74,6 +74,10 @@ class Sched:
         unrequired-provides warning (a later task may require the name);
         after :meth:`stop`, adding raises :class:`SchedulerError`.
         """
+        if type(tasks) is list and len(tasks) == 1:  # a service's add: a frame less
+            with self._guard:
+                self._add_one(tasks[0], 4)
+            return
         self._add_tasks(tasks)
 
     def _add_tasks(self, tasks: Iterable[Any]) -> None:
@@ -82,21 +86,22 @@ class Sched:
             # pausing it costs a service as much as the rest of a one-task add
             with self._guard:
                 if len(tasks) == 1:
-                    self._add_one(tasks[0])
+                    self._add_one(tasks[0], 5)
                 else:
                     self._add_locked(tasks)
             return
         with self._guard, gc_paused():
             self._add_locked(tasks)
 
-    def _add_one(self, task: Any) -> None:
+    def _add_one(self, task: Any, stacklevel: int) -> None:
         """:meth:`_add_locked` for one task: what a service adds per result.
 
         The same checks in the same order, minus what one task without names
         cannot need: no batch to build, no dependency check to consult (a
         task that neither requires nor provides changes nothing there, open
         or not), the priority compared only when it differs from the
-        reference's by identity.
+        reference's by identity. ``stacklevel``: that of a warning raised
+        here, for :meth:`_accept` (``add_tasks()`` calls this directly).
         """
         if self._stopped:
             raise SchedulerError("This scheduler's serve() was stopped: it takes no more tasks")
@@ -105,7 +110,7 @@ class Sched:
             return
         spec = compile_task(task, self._next_tid)
         if spec.requires or spec.provides:
-            self._accept({task: spec}, [spec])
+            self._accept({task: spec}, [spec], stacklevel)
             return
         for ref in tasks.values():  # the reference priority: the first task's
             if spec.priority is not ref.priority:
@@ -126,10 +131,14 @@ class Sched:
                 new[task] = compile_task(task, tid)
                 tid += 1
         if new:
-            self._accept(new, list(new.values()))
+            self._accept(new, list(new.values()), 5)
 
-    def _accept(self, new: dict[Any, TaskSpec], batch: list[TaskSpec]) -> None:
-        """Validate the compiled ``batch`` (``new``: by task) as a whole; add it."""
+    def _accept(self, new: dict[Any, TaskSpec], batch: list[TaskSpec], stacklevel: int) -> None:
+        """Validate the compiled ``batch`` (``new``: by task) as a whole; add it.
+
+        ``stacklevel``: the unrequired-provides warning's, so that it names
+        the caller of ``Sched()`` or ``add_tasks()``.
+        """
         # one reference priority for the whole set: the first task's
         # (a served task set's first task still there, else the batch's)
         ref = next(iter(self._tasks.values()), batch[0])
@@ -143,7 +152,7 @@ class Sched:
                 warnings.warn(
                     f"Dep {name!r} provided by {spec.func}, but not required by any task",
                     PexenWarning,
-                    stacklevel=5,  # the caller of Sched() or add_tasks()
+                    stacklevel=stacklevel,
                 )
         self._next_tid = batch[-1].tid + 1
         self._tasks.update(new)

@@ -210,10 +210,16 @@ def compile_task(task: object, tid: int) -> TaskSpec:
             f"Task {task!r}: metadata attribute is not a SchedMeta but {type(m).__name__}"
         )
     else:
-        # no metadata: the defaults, with nothing to check or copy
+        # no metadata: the defaults, with nothing to check or copy; a plain
+        # function's positional parameters read here (takes_shared's fast case)
+        if type(task) is types.FunctionType and not (
+            hasattr(task, "__wrapped__") or hasattr(task, "__signature__")
+        ):
+            pass_shared = task.__code__.co_argcount > 0
+        else:
+            pass_shared = takes_shared(task, _NO_KWARGS)  # type: ignore[arg-type]
         return TaskSpec(
-            tid, task, _NO_NAMES, _NO_NAMES, _NO_NAMES, _NO_NAMES, 0, _NO_KWARGS,
-            takes_shared(task, _NO_KWARGS),  # type: ignore[arg-type]
+            tid, task, _NO_NAMES, _NO_NAMES, _NO_NAMES, _NO_NAMES, 0, _NO_KWARGS, pass_shared
         )  # fmt: skip
     kwargs = dict(kwargs) if kwargs else _NO_KWARGS
     return TaskSpec(
