@@ -412,6 +412,7 @@ class Sched:
         # the mailbox's and table's own methods: one call less each, per task
         take, consumed = engine.mailbox.take, engine.mailbox.consumed
         forget, guard, tasks = engine.table.forgetter, self._guard, self._tasks
+        box: list[TaskRes] = []  # one list for every result (see below)
         while True:
             item = take()
             if type(item) is RunEnded:
@@ -422,7 +423,7 @@ class Sched:
                     forget(spec.tid, None)
                     if spec.provides:  # what the dependency check keeps is by name
                         self._deps.forget(spec, _provided(item))
-            box = [item]
+            box.append(item)
             del item, spec
             yield box.pop()  # the frame keeps no reference while the caller has it
             consumed()
