@@ -199,6 +199,16 @@ class DepChecker:
         ``DepcheckError.remain`` maps each unmet name to the tasks requiring it.
         """
         batch = list(batch)
+        if len(batch) == 1:  # one task (a service's add): met unless a name is not provided yet
+            spec = batch[0]
+            provided = self._provided
+            for name in spec.requires:
+                if name not in provided:
+                    break  # unmet: the general way, for its error
+            else:
+                provided.update(spec.provides)
+                self._required |= spec.requires
+                return
         added: list[Hashable] = []  # names first provided by this batch
         waiting = self._simulate(batch, added)
         if waiting:
