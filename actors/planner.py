@@ -56,6 +56,7 @@ __all__ = ["Phase", "Planner"]
 log = logging.getLogger(__name__)
 
 _new_tuple = tuple.__new__
+_monotonic = time.monotonic
 
 # A task's state, by tid (see the life cycle in Planner). Ordered: every
 # state below _HANDED_OUT is "not handed out yet". A task that ended, or one
@@ -127,7 +128,9 @@ class Planner(PassiveActor):
 
     A task's life cycle. Its state is an entry of a dict by tid; the
     containers are cheap indexes of some states, changed only by
-    :meth:`_move`, the one place a task moves:
+    :meth:`_move`, the one place a task moves (but for the two moves of
+    every task, ready to handed out in :meth:`_pump` and handed out to
+    ended in :meth:`_finish`, which do what it would, inlined):
 
     ===================  ========================  ==============================  =================
     state                held in                   moves on when                   to
@@ -277,7 +280,7 @@ class Planner(PassiveActor):
             if message.outcomes:
                 self._task_done(message)
                 awake = message.worker
-            elif time.monotonic() - self._handed > _STALE:
+            elif _monotonic() - self._handed > _STALE:
                 # an idle worker looking for held tasks: nothing went out for a
                 # while (the worker they were held for is busy), so it takes one
                 awake = message.worker
@@ -372,7 +375,7 @@ class Planner(PassiveActor):
         for tid in self._graph.add(specs):
             self._move(tid, _READY)
 
-    # -- the one place a task changes state --------------------------------
+    # -- the one place a task changes state (see the class: two inlined) ---
 
     def _move(self, tid: int, to: int, out: _Out | None = None) -> _Out | None:
         """Move task ``tid`` to state ``to``, updating the indexes of both states.
@@ -415,28 +418,39 @@ class Planner(PassiveActor):
     # -- outcomes ----------------------------------------------------------
 
     def _task_done(self, message: TaskDone) -> None:
-        releases: list[int] = []
-        forfeits: list[int] = []
-        now = time.monotonic()
+        now = _monotonic()
+        releases: list[int] | None = None  # made only when a task held locks
+        forfeits: list[int] | None = None
         worker, outs, finish = message.worker, self._out, self._finish
         for outcome in message.outcomes:
             out = outs.get(outcome.tid)
             if out is None or out[0] != worker:
                 continue  # already accounted for (its worker was lost)
-            if finish(outcome, now):
-                (releases if outcome.locks_ok else forfeits).append(outcome.tid)
+            if finish(outcome, out, now):
+                if outcome.locks_ok:
+                    if releases is None:
+                        releases = []
+                    releases.append(outcome.tid)
+                else:
+                    if forfeits is None:
+                        forfeits = []
+                    forfeits.append(outcome.tid)
         if releases:
             self._lock_decisions(self.locks.ask(ReleaseLocks(tuple(releases))))
         if forfeits:
             self._lock_decisions(self.locks.ask(ForfeitLocks(tuple(forfeits))))
 
-    def _finish(self, outcome: Outcome, now: float) -> bool:
-        """Account for one ended task; return whether it held locks."""
+    def _finish(self, outcome: Outcome, out: _Out, now: float) -> bool:
+        """Account for one ended task (``out``: what it was handed out with);
+        return whether it held locks."""
         tid = outcome.tid
         spec = self._specs[tid]
-        out = self._move(tid, _DONE if outcome.excinfo is None else _FAILED)
-        assert out is not None
+        # _move(tid, _DONE or _FAILED) of a task handed out, inlined (once per
+        # task): it leaves the states and _out, and its worker's load
+        del self._state[tid]
+        del self._out[tid]
         worker = self._workers[out[0]]
+        worker.load -= 1
         # how long it held its worker: from hand-out, or from when the task
         # before it on that worker ended
         self._policy.served(now - max(out[1], worker.last_done), outcome.ended - outcome.started)
@@ -447,14 +461,16 @@ class Planner(PassiveActor):
             self._observe_end(spec, outcome, out, now, events)
         if spec.requires:
             self._graph.forget(spec)
-        if outcome.deps_ok and spec.provides:
+        if not spec.provides:
+            pass
+        elif outcome.deps_ok:
             if outcome.shared:
                 self._flow_shared(spec, outcome.shared)
             if events is not None:
                 self._observe_provide(spec, events)
             for ready in self._graph.provide(spec.provides):
                 self._move(ready, _READY)
-        elif events is not None and spec.provides:
+        elif events is not None:
             what = _what_raised(outcome.excinfo)
             for name in spec.provides:
                 self._failed_provider[name] = (spec.func, what)
@@ -545,41 +561,77 @@ class Planner(PassiveActor):
         ``_STALE`` seconds (the busy worker's task turned out long).
         """
         free = self._capacity - len(self._out)
-        if free <= 0 or not (self._granted or self._ready) or not self._may_dispatch():
+        granted, ready = self._granted, self._ready
+        if free <= 0 or not (granted or ready):
             return
-        workers = self._workers
+        # _may_dispatch(), inlined: once per message
+        phase = self._phase
+        if phase is not _RUNNING and phase is not _OPEN:
+            return
+        if self._cancel_event.is_set():  # Cancel is on its way: act on it now
+            self._end(RunEnded(0, 0, cancelled=True))
+            return
+        if self._mailbox.should_pause(len(self._results)):
+            return
+        now = _monotonic()
+        workers, specs, state, outs = self._workers, self._specs, self._state, self._out
+        pending, preset, events = self._pending_shared, self._preset, self._events
         batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
-        now = time.monotonic()
         policy = self._policy
-        if self._lazy and policy.run_mean < policy.tiny_task:
-            # tiny tasks, idle workers that look for work: none wakes a
-            # worker while another is about to report
-            most = self._most
-            while free > 0:
+        # tiny tasks, idle workers that look for work: none wakes a worker
+        # while another is about to report; else, with long tasks (not
+        # ahead), the next one waits for a free worker
+        tiny = self._lazy and policy.run_mean < policy.tiny_task
+        ahead = tiny or policy.ahead()
+        most = self._most
+        worker: WorkerState | None
+        while free > 0:
+            if tiny:
                 worker = workers.for_tiny(awake, most)
                 if worker is None:
                     break  # held: for the next report, or an idle worker's look
+            elif not ahead and workers.all_busy():
+                break
+            # _next(), for a ready task that takes no locks: once per task
+            if granted or not ready:
                 tid = self._next()
-                if tid is None:
-                    break
-                self._hand_out(tid, batches, now, worker)
-                free -= 1
-        else:
-            ahead = policy.ahead()
-            # with long tasks (not ahead), the next one waits for a free worker
-            while free > 0 and (ahead or not workers.all_busy()):
-                tid = self._next()
-                if tid is None:
-                    break
+            else:
+                tid = ready.peek()
+                if specs[tid].locks:
+                    tid = self._next()
+            if tid is None:
+                break
+            if not tiny:
                 worker = workers.least_loaded(awake)
-                assert worker is not None  # with every worker lost, the run has ended
-                self._hand_out(tid, batches, now, worker)
-                free -= 1
-        if batches:
-            self._handed = now
+            assert worker is not None  # with every worker lost, the run has ended
+            # _hand_out(), for a ready task, with its _move() inlined
+            shared = pending.pop(tid, None) if pending else None
+            if shared is None:
+                shared = preset.copy() if preset else {}
+            index = worker.index
+            if state[tid] == _READY:
+                state[tid] = _HANDED_OUT
+                ready.pop()  # tid: the head
+                outs[tid] = (index, now, shared)
+                worker.load += 1
+            else:
+                self._move(tid, _HANDED_OUT, (index, now, shared))
+            spec = specs[tid]
+            items = batches.get(index)
+            if items is None:
+                batches[index] = [(spec, shared)]
+            else:
+                items.append((spec, shared))
+            if events is not None:
+                events.append(TaskHandedOut(spec.func, index, now))
+            free -= 1
+        if not batches:
+            return
+        self._handed = now
         for index, items in batches.items():
             worker = workers[index]
-            worker.actor.tell(RunTasks(tuple(items), worker.generation))
+            # RunTasks(...) without its Python-level __new__: once per hand-out
+            worker.actor.tell(_new_tuple(RunTasks, (tuple(items), worker.generation)))
 
     def _may_dispatch(self) -> bool:
         """Whether the phase lets tasks out now, and the caller keeps up."""
