@@ -576,7 +576,11 @@ class Planner(PassiveActor):
         now = _monotonic()
         workers, specs, state, outs = self._workers, self._specs, self._state, self._out
         pending, preset, events = self._pending_shared, self._preset, self._events
-        batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
+        # what goes to each worker: most pumps hand out to one worker only,
+        # so that one's batch is kept apart, and a dict made for any other
+        first = -1
+        batch: list[tuple[TaskSpec, dict[str, Any]]] | None = None  # that worker's
+        others: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] | None = None
         policy = self._policy
         # tiny tasks, idle workers that look for work: none wakes a worker
         # while another is about to report; else, with long tasks (not
@@ -617,21 +621,27 @@ class Planner(PassiveActor):
             else:
                 self._move(tid, _HANDED_OUT, (index, now, shared))
             spec = specs[tid]
-            items = batches.get(index)
-            if items is None:
-                batches[index] = [(spec, shared)]
+            if index == first:
+                batch.append((spec, shared))  # type: ignore[union-attr]
+            elif batch is None:
+                first, batch = index, [(spec, shared)]
             else:
-                items.append((spec, shared))
+                if others is None:
+                    others = {}
+                others.setdefault(index, []).append((spec, shared))
             if events is not None:
                 events.append(TaskHandedOut(spec.func, index, now))
             free -= 1
-        if not batches:
+        if batch is None:
             return
         self._handed = now
-        for index, items in batches.items():
-            worker = workers[index]
-            # RunTasks(...) without its Python-level __new__: once per hand-out
-            worker.actor.tell(_new_tuple(RunTasks, (tuple(items), worker.generation)))
+        # RunTasks(...) without its Python-level __new__: once per hand-out
+        worker = workers[first]
+        worker.actor.tell(_new_tuple(RunTasks, (tuple(batch), worker.generation)))
+        if others is not None:  # in the order of their first hand-outs, after it
+            for index, items in others.items():
+                worker = workers[index]
+                worker.actor.tell(_new_tuple(RunTasks, (tuple(items), worker.generation)))
 
     def _may_dispatch(self) -> bool:
         """Whether the phase lets tasks out now, and the caller keeps up."""
