@@ -219,6 +219,7 @@ class Planner(PassiveActor):
         self._preset = preset
         self._capacity = capacity
         self._mailbox = self.failure_sink = mailbox
+        self._post = mailbox.post  # bound once (a bound method per message counts for the GC)
         self._cancel_event = cancelled  # the workers' signal; the planner turns it into _phase
         self._keep_open = keep_open
         self._run_table = run_table
@@ -312,10 +313,14 @@ class Planner(PassiveActor):
             self._flush()
         elif self._results:
             # after the pump: the tasks they unblocked are already on their way
-            post = self._mailbox.post
-            for result in self._results:
-                post(result)
-            self._results.clear()
+            results = self._results
+            if len(results) == 1:  # most messages: no iterator (the GC counts those)
+                self._post(results[0])
+            else:
+                post = self._post
+                for result in results:
+                    post(result)
+            results.clear()
         if self._phase is _RUNNING and not self._out:  # with tasks out, it cannot end
             self._maybe_end()
         return None
@@ -419,26 +424,29 @@ class Planner(PassiveActor):
 
     def _task_done(self, message: TaskDone) -> None:
         now = _monotonic()
-        releases: list[int] | None = None  # made only when a task held locks
-        forfeits: list[int] | None = None
-        worker, outs, finish = message.worker, self._out, self._finish
-        for outcome in message.outcomes:
+        worker, outs, outcomes = message.worker, self._out, message.outcomes
+        held: list[Outcome] | None = None  # the outcomes of tasks that held locks
+        if len(outcomes) == 1:  # most messages: no iterator (the GC counts those)
+            outcome = outcomes[0]
             out = outs.get(outcome.tid)
-            if out is None or out[0] != worker:
-                continue  # already accounted for (its worker was lost)
-            if finish(outcome, out, now):
-                if outcome.locks_ok:
-                    if releases is None:
-                        releases = []
-                    releases.append(outcome.tid)
-                else:
-                    if forfeits is None:
-                        forfeits = []
-                    forfeits.append(outcome.tid)
+            # out None, or another worker's: already accounted for (its worker was lost)
+            if out is not None and out[0] == worker and self._finish(outcome, out, now):
+                held = [outcome]
+        else:
+            for outcome in outcomes:
+                out = outs.get(outcome.tid)
+                if out is not None and out[0] == worker and self._finish(outcome, out, now):
+                    if held is None:
+                        held = []
+                    held.append(outcome)
+        if held is None:
+            return
+        releases = tuple(outcome.tid for outcome in held if outcome.locks_ok)
+        forfeits = tuple(outcome.tid for outcome in held if not outcome.locks_ok)
         if releases:
-            self._lock_decisions(self.locks.ask(ReleaseLocks(tuple(releases))))
+            self._lock_decisions(self.locks.ask(ReleaseLocks(releases)))
         if forfeits:
-            self._lock_decisions(self.locks.ask(ForfeitLocks(tuple(forfeits))))
+            self._lock_decisions(self.locks.ask(ForfeitLocks(forfeits)))
 
     def _finish(self, outcome: Outcome, out: _Out, now: float) -> bool:
         """Account for one ended task (``out``: what it was handed out with);
