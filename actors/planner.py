@@ -441,8 +441,13 @@ class Planner(PassiveActor):
                     held.append(outcome)
         if held is None:
             return
-        releases = tuple(outcome.tid for outcome in held if outcome.locks_ok)
-        forfeits = tuple(outcome.tid for outcome in held if not outcome.locks_ok)
+        releases: tuple[int, ...] = ()
+        forfeits: tuple[int, ...] = ()
+        for outcome in held:
+            if outcome.locks_ok:
+                releases += (outcome.tid,)
+            else:
+                forfeits += (outcome.tid,)
         if releases:
             self._lock_decisions(self.locks.ask(ReleaseLocks(releases)))
         if forfeits:
@@ -597,6 +602,7 @@ class Planner(PassiveActor):
         ahead = tiny or policy.ahead()
         most = self._most
         worker: WorkerState | None
+        tid: int | None
         while free > 0:
             if tiny:
                 worker = workers.for_tiny(awake, most)
@@ -605,12 +611,8 @@ class Planner(PassiveActor):
             elif not ahead and workers.all_busy():
                 break
             # _next(), for a ready task that takes no locks: once per task
-            if granted or not ready:
+            if granted or not ready or specs[tid := ready.peek()].locks:
                 tid = self._next()
-            else:
-                tid = ready.peek()
-                if specs[tid].locks:
-                    tid = self._next()
             if tid is None:
                 break
             if not tiny:
