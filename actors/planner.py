@@ -588,16 +588,7 @@ class Planner(PassiveActor):
         """
         free = self._capacity - len(self._out)
         granted, ready = self._granted, self._ready
-        if free <= 0 or not (granted or ready):
-            return
-        # _may_dispatch(), inlined: once per message
-        phase = self._phase
-        if phase is not _RUNNING and phase is not _OPEN:
-            return
-        if self._cancel_event.is_set():  # Cancel is on its way: act on it now
-            self._end(RunEnded(0, 0, cancelled=True))
-            return
-        if self._mailbox.should_pause(len(self._results)):
+        if free <= 0 or not (granted or ready) or not self._may_dispatch():
             return
         now = _monotonic()
         workers, specs, state, outs = self._workers, self._specs, self._state, self._out
@@ -631,19 +622,21 @@ class Planner(PassiveActor):
             if not tiny:
                 worker = workers.least_loaded(awake)
             assert worker is not None  # with every worker lost, the run has ended
-            # _hand_out(), for a ready task, with its _move() inlined
-            shared = pending.pop(tid, None) if pending else None
-            if shared is None:
-                shared = preset.copy() if preset else {}
             index = worker.index
             if state[tid] == _READY:
+                # _hand_out() of a ready task, its _move() inlined: once per task
+                shared = pending.pop(tid, None) if pending else None
+                if shared is None:
+                    shared = preset.copy() if preset else {}
                 state[tid] = _HANDED_OUT
                 ready.pop()  # tid: the head
                 outs[tid] = (index, now, shared)
                 worker.load += 1
+                spec = specs[tid]
+                if events is not None:
+                    events.append(TaskHandedOut(spec.func, index, now))
             else:
-                self._move(tid, _HANDED_OUT, (index, now, shared))
-            spec = specs[tid]
+                spec, shared = self._hand_out(tid, now, worker)
             if index == first:
                 batch.append((spec, shared))  # type: ignore[union-attr]
             elif batch is None:
@@ -652,8 +645,6 @@ class Planner(PassiveActor):
                 if others is None:
                     others = {}
                 others.setdefault(index, []).append((spec, shared))
-            if events is not None:
-                events.append(TaskHandedOut(spec.func, index, now))
             free -= 1
         if batch is None:
             return
@@ -698,20 +689,18 @@ class Planner(PassiveActor):
             self._lock_decisions(answer)  # it waits, without a slot
 
     def _hand_out(
-        self,
-        tid: int,
-        batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]],
-        now: float,
-        worker: WorkerState,
-    ) -> None:
+        self, tid: int, now: float, worker: WorkerState
+    ) -> tuple[TaskSpec, dict[str, Any]]:
+        """Hand task ``tid`` (what :meth:`_next` returned) to ``worker``:
+        what to send it, the task and its shared dict."""
         shared = self._pending_shared.pop(tid, None)
         if shared is None:
             shared = self._preset.copy() if self._preset else {}
         self._move(tid, _HANDED_OUT, (worker.index, now, shared))
         spec = self._specs[tid]
-        batches.setdefault(worker.index, []).append((spec, shared))
         if self._events is not None:
             self._events.append(TaskHandedOut(spec.func, worker.index, now))
+        return spec, shared
 
     def _maybe_end(self) -> None:
         if self._phase is not _RUNNING:
