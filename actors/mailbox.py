@@ -55,6 +55,8 @@ class ResultMailbox:
         self._awaiting_empty = False
         self.on_drained = on_drained
         self._waiter: Waiter | None = None
+        # bound once (the queue's: no cycle back to this mailbox): take() runs once per result
+        self._get, self._empty = self._queue.get, self._queue.empty
 
     def wait_with(self, waiter: Waiter) -> None:
         """Wait through ``waiter`` from now on (before the first :meth:`take`)."""
@@ -121,7 +123,7 @@ class ResultMailbox:
         waiter = self._waiter
         if waiter is None:
             return self._queue.get(timeout=timeout)
-        get, empty = self._queue.get, self._queue.empty
+        get, empty = self._get, self._empty
         deadline = None if timeout is None else time.monotonic() + timeout
         waited = False
         while True:

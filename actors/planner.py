@@ -56,6 +56,7 @@ __all__ = ["Phase", "Planner"]
 log = logging.getLogger(__name__)
 
 _new_tuple = tuple.__new__
+_monotonic = time.monotonic
 
 # A task's state, by tid (see the life cycle in Planner). Ordered: every
 # state below _HANDED_OUT is "not handed out yet". A task that ended, or one
@@ -127,7 +128,9 @@ class Planner(PassiveActor):
 
     A task's life cycle. Its state is an entry of a dict by tid; the
     containers are cheap indexes of some states, changed only by
-    :meth:`_move`, the one place a task moves:
+    :meth:`_move`, the one place a task moves (but for the two moves of
+    every task, ready to handed out in :meth:`_pump` and handed out to
+    ended in :meth:`_finish`, which do what it would, inlined):
 
     ===================  ========================  ==============================  =================
     state                held in                   moves on when                   to
@@ -190,6 +193,19 @@ class Planner(PassiveActor):
     the causes is per name or per waiting task, never per finished task.
     """
 
+    # Slots: an instance of over 30 attributes in a __dict__ is read by
+    # lookups in that dict, where a slot is read at a fixed offset (the hot
+    # path reads a dozen attributes per message). A subclass's own go in the
+    # __dict__ the base class has.
+    __slots__ = (
+        "_cancel_event", "_capacity", "_events", "_failed_provider", "_finished",
+        "_forfeited", "_forget", "_granted", "_graph", "_handed", "_held_forever",
+        "_keep_open", "_last_ended", "_lazy", "_lock_since", "_lock_waiting", "_mailbox",
+        "_most", "_out", "_pending_shared", "_phase", "_policy", "_post", "_preset",
+        "_provided_shared", "_ready", "_results", "_run_table", "_skipped", "_specs",
+        "_state", "_table", "_workers", "failure_sink", "locks",
+    )  # fmt: skip
+
     def __init__(
         self,
         specs: TaskTable | Sequence[TaskSpec],
@@ -216,6 +232,7 @@ class Planner(PassiveActor):
         self._preset = preset
         self._capacity = capacity
         self._mailbox = self.failure_sink = mailbox
+        self._post = mailbox.post  # bound once (a bound method per message counts for the GC)
         self._cancel_event = cancelled  # the workers' signal; the planner turns it into _phase
         self._keep_open = keep_open
         self._run_table = run_table
@@ -277,7 +294,7 @@ class Planner(PassiveActor):
             if message.outcomes:
                 self._task_done(message)
                 awake = message.worker
-            elif time.monotonic() - self._handed > _STALE:
+            elif _monotonic() - self._handed > _STALE:
                 # an idle worker looking for held tasks: nothing went out for a
                 # while (the worker they were held for is busy), so it takes one
                 awake = message.worker
@@ -309,10 +326,14 @@ class Planner(PassiveActor):
             self._flush()
         elif self._results:
             # after the pump: the tasks they unblocked are already on their way
-            post = self._mailbox.post
-            for result in self._results:
-                post(result)
-            self._results.clear()
+            results = self._results
+            if len(results) == 1:  # most messages: no iterator (the GC counts those)
+                self._post(results[0])
+            else:
+                post = self._post
+                for result in results:
+                    post(result)
+            results.clear()
         if self._phase is _RUNNING and not self._out:  # with tasks out, it cannot end
             self._maybe_end()
         return None
@@ -379,7 +400,7 @@ class Planner(PassiveActor):
         for tid in self._graph.add(specs):
             self._move(tid, _READY)
 
-    # -- the one place a task changes state --------------------------------
+    # -- the one place a task changes state (see the class: two inlined) ---
 
     def _move(self, tid: int, to: int, out: _Out | None = None) -> _Out | None:
         """Move task ``tid`` to state ``to``, updating the indexes of both states.
@@ -422,28 +443,47 @@ class Planner(PassiveActor):
     # -- outcomes ----------------------------------------------------------
 
     def _task_done(self, message: TaskDone) -> None:
-        releases: list[int] = []
-        forfeits: list[int] = []
-        now = time.monotonic()
-        worker, outs, finish = message.worker, self._out, self._finish
-        for outcome in message.outcomes:
+        now = _monotonic()
+        worker, outs, outcomes = message.worker, self._out, message.outcomes
+        held: list[Outcome] | None = None  # the outcomes of tasks that held locks
+        if len(outcomes) == 1:  # most messages: no iterator (the GC counts those)
+            outcome = outcomes[0]
             out = outs.get(outcome.tid)
-            if out is None or out[0] != worker:
-                continue  # already accounted for (its worker was lost)
-            if finish(outcome, now):
-                (releases if outcome.locks_ok else forfeits).append(outcome.tid)
+            # out None, or another worker's: already accounted for (its worker was lost)
+            if out is not None and out[0] == worker and self._finish(outcome, out, now):
+                held = [outcome]
+        else:
+            for outcome in outcomes:
+                out = outs.get(outcome.tid)
+                if out is not None and out[0] == worker and self._finish(outcome, out, now):
+                    if held is None:
+                        held = []
+                    held.append(outcome)
+        if held is None:
+            return
+        releases: tuple[int, ...] = ()
+        forfeits: tuple[int, ...] = ()
+        for outcome in held:
+            if outcome.locks_ok:
+                releases += (outcome.tid,)
+            else:
+                forfeits += (outcome.tid,)
         if releases:
-            self._lock_decisions(self.locks.ask(ReleaseLocks(tuple(releases))))
+            self._lock_decisions(self.locks.ask(ReleaseLocks(releases)))
         if forfeits:
-            self._lock_decisions(self.locks.ask(ForfeitLocks(tuple(forfeits))))
+            self._lock_decisions(self.locks.ask(ForfeitLocks(forfeits)))
 
-    def _finish(self, outcome: Outcome, now: float) -> bool:
-        """Account for one ended task; return whether it held locks."""
+    def _finish(self, outcome: Outcome, out: _Out, now: float) -> bool:
+        """Account for one ended task (``out``: what it was handed out with);
+        return whether it held locks."""
         tid = outcome.tid
         spec = self._specs[tid]
-        out = self._move(tid, _DONE if outcome.excinfo is None else _FAILED)
-        assert out is not None
+        # _move(tid, _DONE or _FAILED) of a task handed out, inlined (once per
+        # task): it leaves the states and _out, and its worker's load
+        del self._state[tid]
+        del self._out[tid]
         worker = self._workers[out[0]]
+        worker.load -= 1
         # how long it held its worker: from hand-out, or from when the task
         # before it on that worker ended
         self._policy.served(now - max(out[1], worker.last_done), outcome.ended - outcome.started)
@@ -454,14 +494,16 @@ class Planner(PassiveActor):
             self._observe_end(spec, outcome, out, now, events)
         if spec.requires:
             self._graph.forget(spec)
-        if outcome.deps_ok and spec.provides:
+        if not spec.provides:
+            pass
+        elif outcome.deps_ok:
             if outcome.shared:
                 self._flow_shared(spec, outcome.shared)
             if events is not None:
                 self._observe_provide(spec, events)
             for ready in self._graph.provide(spec.provides):
                 self._move(ready, _READY)
-        elif events is not None and spec.provides:
+        elif events is not None:
             what = _what_raised(outcome.excinfo)
             for name in spec.provides:
                 self._failed_provider[name] = (spec.func, what)
@@ -552,41 +594,75 @@ class Planner(PassiveActor):
         ``_STALE`` seconds (the busy worker's task turned out long).
         """
         free = self._capacity - len(self._out)
-        if free <= 0 or not (self._granted or self._ready) or not self._may_dispatch():
+        granted, ready = self._granted, self._ready
+        if free <= 0 or not (granted or ready) or not self._may_dispatch():
             return
-        workers = self._workers
-        batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
-        now = time.monotonic()
+        now = _monotonic()
+        workers, specs, state, outs = self._workers, self._specs, self._state, self._out
+        pending, preset, events = self._pending_shared, self._preset, self._events
+        # what goes to each worker: most pumps hand out to one worker only,
+        # so that one's batch is kept apart, and a dict made for any other
+        first = -1
+        batch: list[tuple[TaskSpec, dict[str, Any]]] | None = None  # that worker's
+        others: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] | None = None
         policy = self._policy
-        if self._lazy and policy.run_mean < policy.tiny_task:
-            # tiny tasks, idle workers that look for work: none wakes a
-            # worker while another is about to report
-            most = self._most
-            while free > 0:
+        # tiny tasks, idle workers that look for work: none wakes a worker
+        # while another is about to report; else, with long tasks (not
+        # ahead), the next one waits for a free worker
+        tiny = self._lazy and policy.run_mean < policy.tiny_task
+        ahead = tiny or policy.ahead()
+        most = self._most
+        worker: WorkerState | None
+        tid: int | None
+        while free > 0:
+            if tiny:
                 worker = workers.for_tiny(awake, most)
                 if worker is None:
                     break  # held: for the next report, or an idle worker's look
+            elif not ahead and workers.all_busy():
+                break
+            # _next(), for a ready task that takes no locks: once per task
+            if granted or not ready or specs[tid := ready.peek()].locks:
                 tid = self._next()
-                if tid is None:
-                    break
-                self._hand_out(tid, batches, now, worker)
-                free -= 1
-        else:
-            ahead = policy.ahead()
-            # with long tasks (not ahead), the next one waits for a free worker
-            while free > 0 and (ahead or not workers.all_busy()):
-                tid = self._next()
-                if tid is None:
-                    break
+            if tid is None:
+                break
+            if not tiny:
                 worker = workers.least_loaded(awake)
-                assert worker is not None  # with every worker lost, the run has ended
-                self._hand_out(tid, batches, now, worker)
-                free -= 1
-        if batches:
-            self._handed = now
-        for index, items in batches.items():
-            worker = workers[index]
-            worker.actor.tell(RunTasks(tuple(items), worker.generation))
+            assert worker is not None  # with every worker lost, the run has ended
+            index = worker.index
+            if state[tid] == _READY:
+                # _hand_out() of a ready task, its _move() inlined: once per task
+                shared = pending.pop(tid, None) if pending else None
+                if shared is None:
+                    shared = preset.copy() if preset else {}
+                state[tid] = _HANDED_OUT
+                ready.pop()  # tid: the head
+                outs[tid] = (index, now, shared)
+                worker.load += 1
+                spec = specs[tid]
+                if events is not None:
+                    events.append(TaskHandedOut(spec.func, index, now))
+            else:
+                spec, shared = self._hand_out(tid, now, worker)
+            if index == first:
+                batch.append((spec, shared))  # type: ignore[union-attr]
+            elif batch is None:
+                first, batch = index, [(spec, shared)]
+            else:
+                if others is None:
+                    others = {}
+                others.setdefault(index, []).append((spec, shared))
+            free -= 1
+        if batch is None:
+            return
+        self._handed = now
+        # RunTasks(...) without its Python-level __new__: once per hand-out
+        worker = workers[first]
+        worker.actor.tell(_new_tuple(RunTasks, (tuple(batch), worker.generation)))
+        if others is not None:  # in the order of their first hand-outs, after it
+            for index, items in others.items():
+                worker = workers[index]
+                worker.actor.tell(_new_tuple(RunTasks, (tuple(items), worker.generation)))
 
     def _may_dispatch(self) -> bool:
         """Whether the phase lets tasks out now, and the caller keeps up."""
@@ -620,20 +696,18 @@ class Planner(PassiveActor):
             self._lock_decisions(answer)  # it waits, without a slot
 
     def _hand_out(
-        self,
-        tid: int,
-        batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]],
-        now: float,
-        worker: WorkerState,
-    ) -> None:
+        self, tid: int, now: float, worker: WorkerState
+    ) -> tuple[TaskSpec, dict[str, Any]]:
+        """Hand task ``tid`` (what :meth:`_next` returned) to ``worker``:
+        what to send it, the task and its shared dict."""
         shared = self._pending_shared.pop(tid, None)
         if shared is None:
             shared = self._preset.copy() if self._preset else {}
         self._move(tid, _HANDED_OUT, (worker.index, now, shared))
         spec = self._specs[tid]
-        batches.setdefault(worker.index, []).append((spec, shared))
         if self._events is not None:
             self._events.append(TaskHandedOut(spec.func, worker.index, now))
+        return spec, shared
 
     def _maybe_end(self) -> None:
         if self._phase is not _RUNNING:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ThreadWorkerSet"]
 
+_new_envelope = object.__new__
+
 
 class _BoxedRef:
     """The planner's handle on a thread worker: each message goes in a box.
@@ -50,7 +52,10 @@ class _BoxedRef:
         self.hold = inbox.hold
 
     def tell(self, message: Any) -> None:
-        self._put(Envelope([message]))
+        # Envelope([message]), without its Python-level __init__: once per round
+        envelope = _new_envelope(Envelope)
+        envelope.message, envelope.reply_to = [message], None
+        self._put(envelope)
 
     def stop(self) -> object:
         return self.ref.stop()

@@ -21,6 +21,7 @@ __all__ = ["IdleInbox", "ThreadWorker"]
 _get = queue.SimpleQueue.get
 _get_nowait = queue.SimpleQueue.get_nowait
 _Empty = queue.Empty
+_new_tuple = tuple.__new__
 
 
 class IdleInbox(queue.SimpleQueue[Any]):
@@ -135,6 +136,11 @@ class ThreadWorker(PexenActor):
         self._slots = slots
         self._generation = generation
         self.abandoned = abandoned or threading.Event()
+        # bound once: a bound method made per message is an allocation the
+        # cyclic GC counts towards its next collection
+        self._report = report_to.tell
+        self._is_cancelled = cancelled.is_set
+        self._is_abandoned = self.abandoned.is_set
         inbox = self.actor_inbox
         assert isinstance(inbox, IdleInbox)
         inbox.poke = self._poke
@@ -157,8 +163,7 @@ class ThreadWorker(PexenActor):
         if not isinstance(message, RunTasks):
             return
         slots, index, gen = self._slots, self._index, self._generation
-        cancelled, abandoned = self._cancelled.is_set, self.abandoned.is_set
-        report = self._report_to.tell
+        cancelled, abandoned, report = self._is_cancelled, self._is_abandoned, self._report
         retired = False
         for spec, shared in message.items:
             if cancelled():
@@ -176,6 +181,6 @@ class ThreadWorker(PexenActor):
                 outcome = run_task(spec, shared)
             if abandoned():
                 break
-            report(TaskDone(index, (outcome,)))
-        if retired or self.abandoned.is_set():
+            report(_new_tuple(TaskDone, (index, (outcome,))))  # no Python-level __new__
+        if retired or abandoned():
             self.actor_ref.stop(block=False)

@@ -38,6 +38,11 @@ _loads = pickle.loads
 # The framing of multiprocessing.connection (the worker process's side uses a
 # Connection): a signed 4-byte length, or -1 and an unsigned 8-byte length.
 _SHORT = struct.Struct("!i")
+_HEAD = _SHORT.size
+_short_from = _SHORT.unpack_from
+_read = os.read
+_new_object = object.__new__
+_set_attr = object.__setattr__  # past the frozen Outcome's own __setattr__
 _LONG = struct.Struct("!Q")
 _SHORT_MAX = 0x7FFFFFFF
 _CHUNK = 1 << 16
@@ -144,6 +149,11 @@ class FrameReader:
         chunk = os.read(self._fd, _CHUNK)
         if not chunk:
             return None
+        return self.feed(chunk)
+
+    def feed(self, chunk: bytes) -> list[Message]:
+        """The messages complete with ``chunk``, what :meth:`read` just read
+        (for a reader that made that system call itself)."""
         buf = self._buf
         if not buf and len(chunk) > _SHORT.size:  # the common case: one whole message
             (size,) = _SHORT.unpack_from(chunk)
@@ -334,7 +344,39 @@ class OutcomeReader:
 
         Raises :class:`OSError` if the socket fails.
         """
-        messages = self._frames.read()
+        frames = self._frames
+        if frames._view is None and not frames._buf and self._waiting is None:
+            # FrameReader.read() and the loop below, inlined for what comes
+            # once per task: one whole message, of a task that returned
+            chunk = _read(frames._fd, _CHUNK)
+            if not chunk:
+                return None
+            if len(chunk) > _HEAD:
+                (size,) = _short_from(chunk)
+                if size == len(chunk) - _HEAD:
+                    fields = _loads(chunk[_HEAD:])
+                    if fields[3] is None and not fields[6]:
+                        tid, ret, shared, _, deps_ok, locks_ok, _, started, ended = fields
+                        # Outcome(...), without its Python-level __init__
+                        outcome = _new_object(Outcome)
+                        _set_attr(
+                            outcome,
+                            "__dict__",
+                            {
+                                "tid": tid,
+                                "ret": ret,
+                                "shared": shared,
+                                "excinfo": None,
+                                "deps_ok": deps_ok,
+                                "locks_ok": locks_ok,
+                                "started": started,
+                                "ended": ended,
+                            },
+                        )
+                        return [outcome]
+            messages: list[Message] | None = frames.feed(chunk)
+        else:
+            messages = frames.read()
         if messages is None:
             return None
         outcomes = []

@@ -10,8 +10,12 @@ __all__ = ["ReadyQueue"]
 
 _push, _pop = heapq.heappush, heapq.heappop
 
+#: bits of a packed key that hold the tid (see ReadyQueue)
+_TID_BITS = 48
+_TID_MASK = (1 << _TID_BITS) - 1
 
-class ReadyQueue(deque[tuple[Any, int]]):
+
+class ReadyQueue(deque[Any]):
     """Ready tasks, most urgent first: lowest ``priority``, ties by ``tid``.
 
     ``tid`` is the insertion order of the task in its run, so equal priorities
@@ -23,42 +27,70 @@ class ReadyQueue(deque[tuple[Any, int]]):
     one heap, and a heap of every ready task was the planner's largest cost
     per task in a long run of tasks (the sift through thousands of entries).
 
+    Keys are *packed* while every priority is an ``int`` (the default ``0``
+    among them): ``priority << 48 | tid``, one int, which orders as the pair
+    does. An int is no container: a run of 100k ready tasks then leaves
+    nothing for the cyclic garbage collector to count and walk, where 100k
+    ``(priority, tid)`` tuples set off some 140 collections, among them
+    full ones through the whole task table. The first priority of another
+    type (any comparable value) turns every key into that pair, for good.
+
     A deque itself (read it through the methods), so that testing it for
     emptiness, twice per message in the planner, costs no Python call: the
     heap is empty whenever the run is.
     """
 
-    __slots__ = ("_heap",)
+    __slots__ = ("_heap", "_packed")
 
     def __init__(self) -> None:
         super().__init__()
-        self._heap: list[tuple[Any, int]] = []  # the tasks that came out of order
+        self._heap: list[Any] = []  # the tasks that came out of order
+        self._packed = True  # keys are packed ints (else (priority, tid) pairs)
 
     def push(self, priority: Any, tid: int) -> None:
         """Add a ready task."""
-        key = (priority, tid)
+        if self._packed:
+            if (type(priority) is int or type(priority) is bool) and 0 <= tid <= _TID_MASK:
+                key: Any = priority << _TID_BITS | tid
+            else:
+                self._unpack()
+                key = (priority, tid)
+        else:
+            key = (priority, tid)
         if not self or key > self[-1]:
             self.append(key)
         else:
             _push(self._heap, key)
 
+    def _unpack(self) -> None:
+        """Turn every packed key into its ``(priority, tid)`` pair, for good."""
+        self._packed = False
+        keys = [(key >> _TID_BITS, key & _TID_MASK) for key in self]
+        self.clear()
+        self.extend(keys)
+        # the pairs order as their keys did: still a heap, entry for entry
+        self._heap[:] = [(key >> _TID_BITS, key & _TID_MASK) for key in self._heap]
+
     def pop(self) -> int:  # type: ignore[override]
         """Remove and return the tid of the most urgent task."""
         heap = self._heap
         if heap and heap[0] < self[0]:
-            return _pop(heap)[1]
-        tid = self.popleft()[1]
-        if heap and not self:  # the run is empty: the heap's head starts a new one
-            self.append(_pop(heap))
-        return tid
+            key = _pop(heap)
+        else:
+            key = self.popleft()
+            if heap and not self:  # the run is empty: the heap's head starts a new one
+                self.append(_pop(heap))
+        return key & _TID_MASK if self._packed else key[1]  # type: ignore[no-any-return]
 
     def peek(self) -> int:
         """The tid of the most urgent task, left in the queue (the next :meth:`pop`)."""
         heap = self._heap
-        if heap and heap[0] < self[0]:
-            return heap[0][1]
-        return self[0][1]
+        key = heap[0] if heap and heap[0] < self[0] else self[0]
+        return key & _TID_MASK if self._packed else key[1]  # type: ignore[no-any-return]
 
     def tids(self) -> list[int]:
         """The queued tids, most urgent first (a copy; O(n log n))."""
-        return [tid for _, tid in sorted([*self, *self._heap])]
+        keys = sorted([*self, *self._heap])
+        if self._packed:
+            return [key & _TID_MASK for key in keys]
+        return [tid for _, tid in keys]

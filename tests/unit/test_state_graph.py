@@ -312,3 +312,21 @@ def test_taskspec_keeps_each_field_given_and_derives_locks():
     bare = dataclasses.replace(s, uses=frozenset(), claims=frozenset(), tid=9)
     assert (bare.tid, bare.locks, bare.func, bare.timeout) == (9, False, func, 2.5)
     assert bare != s and s == s  # a task is equal only to itself
+
+
+def test_readyqueue_keeps_its_order_when_priorities_stop_being_ints():
+    # ints are packed into one key each; the first other priority unpacks them all
+    rng = random.Random(11)
+    for _ in range(200):
+        q, ref = ReadyQueue(), []
+        for tid in rng.sample(range(1000), 30):
+            if ref and rng.random() < 0.3:
+                assert q.pop() == heapq.heappop(ref)[1]
+            prio = rng.choice([0, 2, -3, 10**20, True, 1.5, -0.5])
+            q.push(prio, tid)
+            heapq.heappush(ref, (prio, tid))
+            assert q.tids() == [t for _, t in sorted(ref)]
+            assert q.peek() == ref[0][1]
+        while ref:
+            assert q.pop() == heapq.heappop(ref)[1]
+        assert not q
