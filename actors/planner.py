@@ -76,6 +76,10 @@ _Out = tuple[int, float, dict[str, Any]]
 #: that comes and looks for it (see Planner._pump)
 _STALE = 0.002
 
+#: tasks waiting for a name that the chaining looks at, per name and pump
+#: (see Planner._chain): a bound on its cost behind a provider of many
+_CHAIN_LOOKS = 4
+
 
 class Phase(enum.Enum):
     """Where a run stands: the planner's one stop state.
@@ -241,6 +245,15 @@ class Planner(PassiveActor):
         # that require it. One dict per name, none per task.
         self._provided_shared: dict[Hashable, dict[str, Any]] = {}
         self._held_forever: set[Hashable] = set()
+        # chaining (see _chain): tasks handed out behind their provider, on
+        # its worker, while they still run only if it provides. One entry per
+        # such task, gone as it ends, runs unconditionally or comes back.
+        self._chaining = False  # the workers declare they can (chains())
+        self._ahead: dict[int, int] = {}  # chained task -> the task it runs behind
+        self._behind: dict[int, int] = {}  # task -> the task chained behind it
+        # chained task -> what providers that ended since it was handed out
+        # merged (its dict, should it come back); none for most chains
+        self._late: dict[int, dict[str, Any]] = {}
         self._finished = 0
         self._skipped = 0
         self._results: list[TaskRes] = []  # to post once the next tasks are out
@@ -320,6 +333,7 @@ class Planner(PassiveActor):
     def _begin(self, message: Begin) -> None:
         self._workers = Workers(message.workers)
         self._lazy = all(callable(getattr(actor, "hold", None)) for actor in message.workers)
+        self._chaining = all(_chains(actor) for actor in message.workers)
         self._most = 1 + max(0, self._capacity - len(message.workers))
         self._phase = _OPEN if self._keep_open else _RUNNING
         if self._run_table:
@@ -447,17 +461,24 @@ class Planner(PassiveActor):
             self._observe_end(spec, outcome, out, now, events)
         if spec.requires:
             self._graph.forget(spec)
-        if outcome.deps_ok and spec.provides:
-            if outcome.shared:
-                self._flow_shared(spec, outcome.shared)
-            if events is not None:
-                self._observe_provide(spec, events)
-            for ready in self._graph.provide(spec.provides):
-                self._move(ready, _READY)
-        elif events is not None and spec.provides:
-            what = _what_raised(outcome.excinfo)
-            for name in spec.provides:
-                self._failed_provider[name] = (spec.func, what)
+        if spec.provides:
+            self._graph.provider_ended(spec.provides)
+            if outcome.deps_ok:
+                if outcome.shared:
+                    self._flow_shared(spec, outcome.shared)
+                if events is not None:
+                    self._observe_provide(spec, events)
+                ready = self._graph.provide(spec.provides)
+                if self._ahead:  # chained ones are on their way already
+                    ready = [t for t in ready if t not in self._ahead]
+                for unblocked in ready:
+                    self._move(unblocked, _READY)
+            elif events is not None:
+                what = _what_raised(outcome.excinfo)
+                for name in spec.provides:
+                    self._failed_provider[name] = (spec.func, what)
+        if self._ahead:
+            self._chain_ended(tid, outcome.deps_ok)
         # TaskRes(...) without its Python-level __new__: once per task
         result = _new_tuple(TaskRes, (spec.func, outcome.shared, outcome.ret, outcome.excinfo))
         self._results.append(result)
@@ -477,10 +498,13 @@ class Planner(PassiveActor):
         return True
 
     def _flow_shared(self, spec: TaskSpec, shared: dict[str, Any]) -> None:
-        state = self._state
+        state, ahead = self._state, self._ahead
         for tid in self._graph.requirers(spec.provides):
             if state.get(tid, _DONE) < _HANDED_OUT:
                 self._merge_into(tid, shared)
+            elif ahead and tid in ahead and ahead[tid] != spec.tid:
+                # chained behind another: its dict, should it come back
+                self._late.setdefault(tid, {}).update(shared)
         provided = self._provided_shared
         for name in spec.provides:
             into = provided.get(name)
@@ -510,7 +534,9 @@ class Planner(PassiveActor):
         on_worker = [tid for tid, out in self._out.items() if out[0] == index]
         culprit = message.culprit if message.culprit in on_worker else None
         for tid in on_worker:
-            if tid != culprit:
+            if tid in self._ahead and tid != culprit:
+                self._unchain(tid)  # never begun: back to waiting, unless its deps are met
+            elif tid != culprit:
                 # never begun: hand it out again, to any worker
                 to = _GRANTED if self._specs[tid].locks else _READY  # granted: still holds them
                 out = self._move(tid, to)
@@ -545,7 +571,13 @@ class Planner(PassiveActor):
         ``_STALE`` seconds (the busy worker's task turned out long).
         """
         free = self._capacity - len(self._out)
-        if free <= 0 or not (self._granted or self._ready) or not self._may_dispatch():
+        if free <= 0:
+            return
+        if not (self._granted or self._ready):
+            if self._chaining and self._out and self._graph.blocked and self._may_dispatch():
+                self._chain(free, time.monotonic())
+            return
+        if not self._may_dispatch():
             return
         workers = self._workers
         batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
@@ -580,6 +612,8 @@ class Planner(PassiveActor):
         for index, items in batches.items():
             worker = workers[index]
             worker.actor.tell(RunTasks(tuple(items), worker.generation))
+        if free > 0 and self._chaining and not (self._granted or self._ready):
+            self._chain(free, now)  # the ready ones all went out first
 
     def _may_dispatch(self) -> bool:
         """Whether the phase lets tasks out now, and the caller keeps up."""
@@ -628,6 +662,117 @@ class Planner(PassiveActor):
         if self._events is not None:
             self._events.append(TaskHandedOut(spec.func, worker.index, now))
 
+    # -- chaining: a task handed out behind its provider -------------------
+
+    def _chain(self, free: int, now: float) -> None:
+        """Hand out, behind their provider, tasks that can only wait for it.
+
+        With capacity still free once every ready and granted task went out
+        (they always go first), a task *B* waiting on deps goes to the
+        worker of a task *A* that is the last one queued there, *chained*
+        behind it (``RunTasks.after``), when the rules cannot tell the
+        difference: B has no locks; every provider not yet ended of any
+        name B requires is A (so no other provider's dict could reach B
+        before it starts); the names B requires and A does not provide are
+        provided. The worker process then runs B the moment A ends with
+        ``deps_ok``, B's dict (as handed out here) updated with A's; else it
+        runs neither B nor what is chained behind B, and the planner, as A's
+        outcome comes in, puts them back (:meth:`_chain_ended`). So a chain
+        of tasks runs back to back in one worker process, the scheduling
+        process off its path. B then counts as handed out (``status()``, the
+        shared-dict flow: a provider added live and ending while B is
+        chained reaches B only should B come back). Only while tasks are
+        short (:meth:`HandOutPolicy.ahead`), and only on workers that
+        declare they can (``chains()``: the process pool's).
+        """
+        if not self._policy.ahead():
+            return
+        tails: dict[int, int] = {}  # worker -> the last task queued on it
+        for tid, out in reversed(self._out.items()):
+            tails.setdefault(out[0], tid)
+        workers, ahead, behind = self._workers, self._ahead, self._behind
+        for index, tail in tails.items():
+            worker = workers[index]
+            if not worker.alive:
+                continue
+            batch: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
+            after: dict[int, int] = {}
+            while free > 0:
+                tid = self._chain_candidate(tail)
+                if tid is None:
+                    break
+                self._hand_out(tid, batch, now, worker)
+                ahead[tid] = tail
+                behind[tail] = tid
+                after[tid] = tail
+                tail = tid
+                free -= 1
+            if after:
+                self._handed = now
+                worker.actor.tell(RunTasks(tuple(batch[index]), worker.generation, after))
+            if free <= 0:
+                return
+
+    def _chain_candidate(self, provider: int) -> int | None:
+        """A task waiting on deps that may be chained behind ``provider``."""
+        provides = self._specs[provider].provides
+        if not provides:
+            return None
+        graph, specs, ahead = self._graph, self._specs, self._ahead
+        pending, provided = graph.pending_providers, graph.is_provided
+        for name in provides:
+            for looked, tid in enumerate(graph.waiting_for(name)):
+                if looked >= _CHAIN_LOOKS:
+                    break
+                if tid in ahead:
+                    continue
+                spec = specs[tid]
+                if spec.locks:
+                    continue
+                if all(
+                    pending(req) == 1 if req in provides else not pending(req) and provided(req)
+                    for req in spec.requires
+                ):
+                    return tid
+        return None
+
+    def _chain_ended(self, tid: int, deps_ok: bool) -> None:
+        """Task ``tid`` ended: what was chained behind it runs, or comes back."""
+        ahead, behind = self._ahead, self._behind
+        before = ahead.pop(tid, None)
+        if before is not None:
+            # it ended still chained: it failed before it could be sent
+            del behind[before]
+            self._late.pop(tid, None)
+            self._graph.drop_waiting(self._specs[tid])
+        chained = behind.pop(tid, None)
+        if chained is None:
+            return
+        if deps_ok:
+            del ahead[chained]  # it runs: a task like any handed out
+            self._late.pop(chained, None)
+            return
+        while chained is not None:  # not run, nor what is chained behind it
+            self._unchain(chained)
+            chained = behind.pop(chained, None)
+
+    def _unchain(self, tid: int) -> None:
+        """Chained task ``tid`` will not run where it went: put it back.
+
+        Back to waiting on deps (skipped at the end, should its names never
+        be provided), or ready when another provider met them meanwhile.
+        """
+        before = self._ahead.pop(tid)
+        if self._behind.get(before) == tid:
+            del self._behind[before]
+        out = self._move(tid, _WAITING_DEPS if self._graph.is_blocked(tid) else _READY)
+        assert out is not None
+        shared = out[2]
+        late = self._late.pop(tid, None)
+        if late:
+            shared.update(late)
+        self._pending_shared[tid] = shared
+
     def _maybe_end(self) -> None:
         if self._phase is not _RUNNING:
             return
@@ -674,7 +819,7 @@ class Planner(PassiveActor):
             if graph.is_provided(name):
                 continue
             for tid in graph.requirers((name,)):
-                if state.get(tid) == _WAITING_DEPS:
+                if state.get(tid) == _WAITING_DEPS or tid in self._ahead:  # chained: not begun
                     edges.setdefault(tid, []).append(name)
             self._failed_provider.pop(name, None)
         for tid in sorted(edges):
@@ -765,11 +910,17 @@ class Planner(PassiveActor):
         return PlannerStatus(
             running=tuple((tid, out[0]) for tid, out in self._out.items()),
             ready=tuple(ready),
-            waiting_deps=tuple(self._graph.blocked_tids()),
+            waiting_deps=tuple(t for t in self._graph.blocked_tids() if t not in self._ahead),
             waiting_locks=tuple(sorted(self._lock_waiting)),
             finished=self._finished,
             skipped=self._skipped,
         )
+
+
+def _chains(actor: Any) -> bool:
+    """Whether a worker actor runs tasks chained behind another (``chains()``)."""
+    chains = getattr(actor, "chains", None)
+    return callable(chains) and bool(chains())
 
 
 def _what_raised(excinfo: ExceptionInfo | None) -> str:
