@@ -219,7 +219,12 @@ class StatusQuery:
 
 @dataclass(frozen=True, slots=True)
 class PlannerStatus:
-    """Planner -> facade: the answer to :class:`StatusQuery` (tids)."""
+    """Planner -> facade: the answer to :class:`StatusQuery` (tids).
+
+    ``running`` is every task handed out: also those queued ahead on a busy
+    worker, and those chained behind their provider (see
+    :meth:`actors.planner.Planner._chain`), which are not ``waiting_deps``.
+    """
 
     running: tuple[tuple[int, int], ...]  # (tid, worker), in hand-out order
     ready: tuple[int, ...]

@@ -148,9 +148,18 @@ class Planner(PassiveActor):
     handed out/running   ``_out``: worker, when,   ``TaskDone``                    done / failed
                          shared dict               its worker lost, not begun      ready / granted
                                                    its worker lost, running it     failed
+    ... chained          ``_out``, and ``_ahead``  its provider ends deps_ok       handed out
+                         (the task it runs behind) ... ends without deps_ok,       waiting on deps
+                                                   or its worker is lost first     (ready if met)
     done / failed        nothing: its result is    -
                          posted, the task forgotten
     ===================  ========================  ==============================  =================
+
+    A task *chained* (:meth:`_chain`) was handed out while still waiting on
+    deps, to the worker of the one task it can wait for, right behind it:
+    the worker process runs it only if that one provides. It counts as
+    handed out (``status()``, the shared-dict flow) until it ends or comes
+    back.
 
     A task *skipped* is one still waiting on deps when the run ends (a
     provider failed, or, in an open run, none came); it is counted, not
@@ -478,7 +487,7 @@ class Planner(PassiveActor):
                 for name in spec.provides:
                     self._failed_provider[name] = (spec.func, what)
         if self._ahead:
-            self._chain_ended(tid, outcome.deps_ok)
+            self._chain_ended(tid, outcome)
         # TaskRes(...) without its Python-level __new__: once per task
         result = _new_tuple(TaskRes, (spec.func, outcome.shared, outcome.ret, outcome.excinfo))
         self._results.append(result)
@@ -698,14 +707,14 @@ class Planner(PassiveActor):
             batch: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
             after: dict[int, int] = {}
             while free > 0:
-                tid = self._chain_candidate(tail)
-                if tid is None:
+                chained = self._chain_candidate(tail)
+                if chained is None:
                     break
-                self._hand_out(tid, batch, now, worker)
-                ahead[tid] = tail
-                behind[tail] = tid
-                after[tid] = tail
-                tail = tid
+                self._hand_out(chained, batch, now, worker)
+                ahead[chained] = tail
+                behind[tail] = chained
+                after[chained] = tail
+                tail = chained
                 free -= 1
             if after:
                 self._handed = now
@@ -736,7 +745,7 @@ class Planner(PassiveActor):
                     return tid
         return None
 
-    def _chain_ended(self, tid: int, deps_ok: bool) -> None:
+    def _chain_ended(self, tid: int, outcome: Outcome) -> None:
         """Task ``tid`` ended: what was chained behind it runs, or comes back."""
         ahead, behind = self._ahead, self._behind
         before = ahead.pop(tid, None)
@@ -748,9 +757,11 @@ class Planner(PassiveActor):
         chained = behind.pop(tid, None)
         if chained is None:
             return
-        if deps_ok:
+        if outcome.deps_ok:
             del ahead[chained]  # it runs: a task like any handed out
             self._late.pop(chained, None)
+            # its dict as the worker starts it, should it be handed out again
+            self._out[chained][2].update(outcome.shared)
             return
         while chained is not None:  # not run, nor what is chained behind it
             self._unchain(chained)
@@ -906,6 +917,8 @@ class Planner(PassiveActor):
     # -- introspection -----------------------------------------------------
 
     def _status(self) -> PlannerStatus:
+        """What each task is doing now; a chained task not begun counts as
+        handed out (``running``), like a task handed out ahead."""
         ready = [*self._granted, *self._ready.tids()]
         return PlannerStatus(
             running=tuple((tid, out[0]) for tid, out in self._out.items()),
