@@ -76,8 +76,9 @@ _Out = tuple[int, float, dict[str, Any]]
 #: that comes and looks for it (see Planner._pump)
 _STALE = 0.002
 
-#: tasks waiting for a name that the chaining looks at, per name and pump
-#: (see Planner._chain): a bound on its cost behind a provider of many
+#: the most tasks waiting for a provider's name for which the planner looks
+#: for one to chain behind it (see Planner._chain_candidate): a bound on the
+#: cost of a pump behind a provider of many
 _CHAIN_LOOKS = 4
 
 
@@ -680,7 +681,8 @@ class Planner(PassiveActor):
         (they always go first), a task *B* waiting on deps goes to the
         worker of a task *A* that is the last one queued there, *chained*
         behind it (``RunTasks.after``), when the rules cannot tell the
-        difference: B has no locks; every provider not yet ended of any
+        difference: B is the most urgent of the tasks A's end would make
+        ready (:meth:`_chain_candidate`); B has no locks; every provider not yet ended of any
         name B requires is A (so no other provider's dict could reach B
         before it starts); the names B requires and A does not provide are
         provided. The worker process then runs B the moment A ends with
@@ -723,26 +725,47 @@ class Planner(PassiveActor):
                 return
 
     def _chain_candidate(self, provider: int) -> int | None:
-        """A task waiting on deps that may be chained behind ``provider``."""
-        provides = self._specs[provider].provides
-        if not provides:
+        """The task to chain behind ``provider``, if one may be.
+
+        Only the most urgent of the tasks that ``provider``'s end would make
+        ready, so that chaining never lets a task start before a more
+        urgent one that became ready with it; none behind a provider whose
+        locks others wait for (they would be granted first), nor behind one
+        that many tasks wait for (a fan-out: those go out as they become
+        ready, and looking at them all on every pump would cost).
+        """
+        spec = self._specs[provider]
+        provides = spec.provides
+        if not provides or (spec.locks and self._lock_waiting):
             return None
         graph, specs, ahead = self._graph, self._specs, self._ahead
-        pending, provided = graph.pending_providers, graph.is_provided
+        provided = graph.is_provided
+        best, best_key = None, None
         for name in provides:
-            for looked, tid in enumerate(graph.waiting_for(name)):
-                if looked >= _CHAIN_LOOKS:
-                    break
+            waiting = graph.waiting_for(name)
+            if len(waiting) > _CHAIN_LOOKS:
+                return None
+            for tid in waiting:
                 if tid in ahead:
                     continue
                 spec = specs[tid]
-                if spec.locks:
-                    continue
-                if all(
-                    pending(req) == 1 if req in provides else not pending(req) and provided(req)
-                    for req in spec.requires
-                ):
-                    return tid
+                unmet = sum(1 for req in spec.requires if req in provides and not provided(req))
+                if graph.missing(tid) != unmet:
+                    continue  # it waits for another task too
+                key = (spec.priority, tid)
+                if best_key is None or key < best_key:
+                    best, best_key = tid, key
+        if best is None:
+            return None
+        spec = specs[best]
+        if spec.locks:
+            return None
+        pending = graph.pending_providers
+        if all(
+            pending(req) == 1 if req in provides else not pending(req) and provided(req)
+            for req in spec.requires
+        ):
+            return best
         return None
 
     def _chain_ended(self, tid: int, outcome: Outcome) -> None:

@@ -106,6 +106,10 @@ class DepGraph:
         """Whether task ``tid`` still waits for a requirement."""
         return tid in self._missing
 
+    def missing(self, tid: int) -> int:
+        """How many of task ``tid``'s requirements are not provided yet."""
+        return self._missing.get(tid, 0)
+
     def drop_waiting(self, spec: TaskSpec) -> None:
         """Drop a task that ended while still waiting for a requirement.
 

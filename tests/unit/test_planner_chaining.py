@@ -274,3 +274,37 @@ def test_a_provider_added_live_meets_a_chained_task_should_it_come_back(chain_ri
     rig.ref.tell(Stop())
     results, end = rig.results_until_end()
     assert len(results) == 3 and end == RunEnded(0, 0)
+
+
+def test_only_the_most_urgent_task_its_provider_unblocks_is_chained(chain_rig):
+    specs = [
+        spec(0, provides=["x"]),
+        spec(1, requires=["x"], priority=5),
+        spec(2, requires=["x"], priority=1),  # the most urgent: chained, not 1
+        spec(3, requires=["x", "y"], priority=0),  # waits for 4 too: not unblocked by 0
+        spec(4, provides=["y"], requires=["z"]),
+        spec(5, provides=["z"], uses=["r"], priority=9),
+    ]
+    rig = chain_rig(specs, capacity=4, workers=2)
+    rig.begin()
+    assert tids(rig.message(0)) == [0]
+    assert tids(rig.message(1)) == [5]
+    chained = rig.message(0)
+    assert tids(chained) == [2] and chained.after == {2: 0}
+    behind_5 = rig.message(1)  # 4 waits only for 5
+    assert tids(behind_5) == [4] and behind_5.after == {4: 5}
+    assert rig.told_nothing(0)  # capacity full; 3 waits for 0 and 4
+
+
+def test_nothing_is_chained_when_the_most_urgent_task_unblocked_has_locks(chain_rig):
+    specs = [
+        spec(0, provides=["x"]),
+        spec(1, requires=["x"], priority=5),
+        spec(2, requires=["x"], priority=1, claims=["r"]),
+    ]
+    rig = chain_rig(specs, capacity=3)
+    rig.begin()
+    assert tids(rig.message()) == [0]
+    assert rig.told_nothing()  # 1 would start before 2, more urgent, on this worker
+    rig.done(ok(0))
+    assert tids(rig.message()) == [2, 1]
