@@ -55,8 +55,8 @@ class RunTasks(NamedTuple):
     that has been replaced since drops the message (its tasks were requeued).
 
     ``after`` (only to a worker that declares ``chains()``, see
-    :mod:`actors.workerset`): tid -> the tid of the task right before it on
-    this worker, which it is *chained* behind. Such a task runs only if that
+    :mod:`actors.workerset`): for the items chained, tid -> the tid of the
+    task right before it on this worker, which it is *chained* behind. Such a task runs only if that
     one ends with ``deps_ok``, its shared dict then updated with that one's
     final dict (as it was reported); else it is not run, nor is any task
     chained behind it, and nothing is reported for it (the planner, reading

@@ -585,7 +585,7 @@ class Planner(PassiveActor):
             return
         if not (self._granted or self._ready):
             if self._chaining and self._out and self._graph.blocked and self._may_dispatch():
-                self._chain(free, time.monotonic())
+                self._chain_only(free)
             return
         if not self._may_dispatch():
             return
@@ -617,13 +617,15 @@ class Planner(PassiveActor):
                 assert worker is not None  # with every worker lost, the run has ended
                 self._hand_out(tid, batches, now, worker)
                 free -= 1
+        chained = None
+        if free > 0 and self._chaining and not (self._granted or self._ready):
+            chained = self._chain(free, now, batches)  # the ready ones all went out first
         if batches:
             self._handed = now
         for index, items in batches.items():
             worker = workers[index]
-            worker.actor.tell(RunTasks(tuple(items), worker.generation))
-        if free > 0 and self._chaining and not (self._granted or self._ready):
-            self._chain(free, now)  # the ready ones all went out first
+            after = None if chained is None else chained.get(index)
+            worker.actor.tell(RunTasks(tuple(items), worker.generation, after))
 
     def _may_dispatch(self) -> bool:
         """Whether the phase lets tasks out now, and the caller keeps up."""
@@ -674,7 +676,12 @@ class Planner(PassiveActor):
 
     # -- chaining: a task handed out behind its provider -------------------
 
-    def _chain(self, free: int, now: float) -> None:
+    def _chain(
+        self,
+        free: int,
+        now: float,
+        batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]],
+    ) -> dict[int, dict[int, int]] | None:
         """Hand out, behind their provider, tasks that can only wait for it.
 
         With capacity still free once every ready and granted task went out
@@ -695,34 +702,50 @@ class Planner(PassiveActor):
         chained reaches B only should B come back). Only while tasks are
         short (:meth:`HandOutPolicy.ahead`), and only on workers that
         declare they can (``chains()``: the process pool's).
+
+        Adds the chained tasks to ``batches`` (behind what the pump handed
+        out there now: one message per worker) and returns, per worker that
+        got some, the ``RunTasks.after`` of its message; ``None`` if none.
         """
         if not self._policy.ahead():
-            return
+            return None
         tails: dict[int, int] = {}  # worker -> the last task queued on it
         for tid, out in reversed(self._out.items()):
             tails.setdefault(out[0], tid)
         workers, ahead, behind = self._workers, self._ahead, self._behind
+        chained_by: dict[int, dict[int, int]] | None = None
         for index, tail in tails.items():
             worker = workers[index]
             if not worker.alive:
                 continue
-            batch: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
-            after: dict[int, int] = {}
             while free > 0:
                 chained = self._chain_candidate(tail)
                 if chained is None:
                     break
-                self._hand_out(chained, batch, now, worker)
+                self._hand_out(chained, batches, now, worker)
                 ahead[chained] = tail
                 behind[tail] = chained
-                after[chained] = tail
+                if chained_by is None:
+                    chained_by = {}
+                chained_by.setdefault(index, {})[chained] = tail
                 tail = chained
                 free -= 1
-            if after:
-                self._handed = now
-                worker.actor.tell(RunTasks(tuple(batch[index]), worker.generation, after))
             if free <= 0:
-                return
+                break
+        return chained_by
+
+    def _chain_only(self, free: int) -> None:
+        """Chain what may be while nothing is ready (see :meth:`_chain`)."""
+        now = time.monotonic()
+        batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
+        chained = self._chain(free, now, batches)
+        if chained is None:
+            return
+        self._handed = now
+        workers = self._workers
+        for index, items in batches.items():
+            worker = workers[index]
+            worker.actor.tell(RunTasks(tuple(items), worker.generation, chained[index]))
 
     def _chain_candidate(self, provider: int) -> int | None:
         """The task to chain behind ``provider``, if one may be.

@@ -138,8 +138,9 @@ class ProcessWorker(PassiveActor):
                     continue
                 if code != spec.tid:
                     self._sent.add(code)
-            # after: the task it is chained behind (-1: none)
-            items.append((spec.tid, shared, blob, code, -1 if after is None else after[spec.tid]))
+            # the task it is chained behind (-1: none)
+            behind = -1 if after is None else after.get(spec.tid, -1)
+            items.append((spec.tid, shared, blob, code, behind))
         data: bytes | None
         try:
             data = pickle.dumps(items, pickle.HIGHEST_PROTOCOL)

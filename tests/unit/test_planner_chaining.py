@@ -89,10 +89,8 @@ def test_the_planner_chains_only_when_the_workers_declare_they_can(chain_rig):
 
     rig = chain_rig(list(specs), capacity=2)
     rig.begin()
-    first = rig.message()
-    assert tids(first) == [0] and first.after is None
-    chained = rig.message()
-    assert tids(chained) == [1] and chained.after == {1: 0}
+    first = rig.message()  # 1 chained behind 0, in the same message
+    assert tids(first) == [0, 1] and first.after == {1: 0}
     rig.done(ok(0, shared={"from0": 1}))
     assert rig.told_nothing()  # 1 runs behind 0 already: not handed out again
     rig.done(ok(1))
@@ -110,11 +108,10 @@ def test_a_chain_goes_out_as_far_as_capacity_allows_each_behind_the_one_before(c
     ]
     rig = chain_rig(specs, capacity=3, preset={"p": 0})
     rig.begin()
-    assert tids(rig.message()) == [0]
     chained = rig.message()
-    assert tids(chained) == [1, 2] and chained.after == {1: 0, 2: 1}
+    assert tids(chained) == [0, 1, 2] and chained.after == {1: 0, 2: 1}
     # handed out with what the planner knows now; the worker merges the rest
-    assert [shared for _, shared in chained.items] == [{"p": 0}, {"p": 0}]
+    assert [shared for _, shared in chained.items] == [{"p": 0}] * 3
     rig.done(ok(0))
     last = rig.message()  # capacity free again: 3 goes behind 2
     assert tids(last) == [3] and last.after == {3: 2}
@@ -131,8 +128,7 @@ def test_a_provider_ending_without_deps_ok_brings_its_chain_back_to_be_skipped(c
     ]
     rig = chain_rig(specs, capacity=3)
     rig.begin()
-    rig.message()
-    assert tids(rig.message()) == [1, 2]
+    assert tids(rig.message()) == [0, 1, 2]
     assert rig.ref.ask(StatusQuery()).waiting_deps == ()  # chained: handed out
     rig.done(failed(0))  # the worker runs neither 1 nor 2, and reports nothing of them
     status = rig.ref.ask(StatusQuery())
@@ -147,7 +143,6 @@ def test_a_controlled_failure_with_deps_ok_lets_the_chained_task_run(chain_rig):
     specs = [spec(0, provides=["a"]), spec(1, requires=["a"])]
     rig = chain_rig(specs, capacity=2)
     rig.begin()
-    rig.message()
     rig.message()
     rig.done(failed(0, deps_ok=True, locks_ok=True))
     assert rig.told_nothing()
@@ -197,7 +192,6 @@ def test_a_chained_task_not_begun_when_its_worker_is_lost_goes_back_to_waiting(c
     rig = chain_rig(specs, capacity=2)
     rig.begin()
     rig.message()
-    rig.message()
     rig.ref.tell(WorkerLost(0, 1, 0, WorkerLostError("killed by signal 9")))
     assert rig.told_nothing()  # not to ready: 0 never provided
     results, end = rig.results_until_end()
@@ -210,7 +204,6 @@ def test_a_chained_task_whose_deps_were_met_goes_out_again_when_its_worker_is_lo
     specs = [spec(0, provides=["a"]), spec(1, requires=["a"])]
     rig = chain_rig(specs, capacity=2, preset={"p": 0})
     rig.begin()
-    rig.message()
     rig.message()
     rig.done(ok(0, shared={"p": 0, "a": 1}))
     rig.ref.tell(WorkerLost(0, 1, None, WorkerLostError("killed by signal 9")))
@@ -227,13 +220,12 @@ def test_a_chained_task_behind_a_task_not_begun_goes_back_to_waiting_on_loss(cha
     ]
     rig = chain_rig(specs, capacity=3)
     rig.begin()
-    assert tids(rig.message()) == [0, 1]
-    assert tids(rig.message()) == [2]
+    assert tids(rig.message()) == [0, 1, 2]
     # lost while running 0: 1 never began, 2 neither
     rig.ref.tell(WorkerLost(0, 1, 0, WorkerLostError("killed by signal 9")))
-    assert tids(rig.message()) == [1]  # ready again; 2 waits for it, then chains again
-    chained = rig.message()
-    assert tids(chained) == [2] and chained.after == {2: 1} and chained.generation == 1
+    # 1 ready again, 2 waiting for it (not ready): chained behind it again
+    again = rig.message()
+    assert tids(again) == [1, 2] and again.after == {2: 1} and again.generation == 1
     rig.done(ok(1), ok(2))
     results, end = rig.results_until_end()
     assert len(results) == 3 and end == RunEnded(0, 0)
@@ -243,7 +235,6 @@ def test_an_observed_run_posts_the_edge_to_a_chained_task(chain_rig):
     specs = [spec(0, provides=["x"]), spec(1, requires=["x"])]
     rig = chain_rig(specs, capacity=2, observed=True)
     rig.begin()
-    rig.message()
     rig.message()
     rig.done(ok(0))
     rig.done(ok(1))
@@ -261,8 +252,8 @@ def test_a_provider_added_live_meets_a_chained_task_should_it_come_back(chain_ri
     specs = [spec(0, provides=["x"]), spec(1, requires=["x"])]
     rig = chain_rig(specs, capacity=3, workers=2, keep_open=True)
     rig.begin()
-    assert tids(rig.message(0)) == [0]
-    assert rig.message(0).after == {1: 0}
+    first = rig.message(0)
+    assert tids(first) == [0, 1] and first.after == {1: 0}
     rig.add(spec(2, provides=["x"]))
     assert tids(rig.message(1)) == [2]
     rig.done(ok(2, shared={"from2": 1}), worker=1)
@@ -287,12 +278,10 @@ def test_only_the_most_urgent_task_its_provider_unblocks_is_chained(chain_rig):
     ]
     rig = chain_rig(specs, capacity=4, workers=2)
     rig.begin()
-    assert tids(rig.message(0)) == [0]
-    assert tids(rig.message(1)) == [5]
     chained = rig.message(0)
-    assert tids(chained) == [2] and chained.after == {2: 0}
+    assert tids(chained) == [0, 2] and chained.after == {2: 0}
     behind_5 = rig.message(1)  # 4 waits only for 5
-    assert tids(behind_5) == [4] and behind_5.after == {4: 5}
+    assert tids(behind_5) == [5, 4] and behind_5.after == {4: 5}
     assert rig.told_nothing(0)  # capacity full; 3 waits for 0 and 4
 
 
