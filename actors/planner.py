@@ -617,15 +617,17 @@ class Planner(PassiveActor):
                 assert worker is not None  # with every worker lost, the run has ended
                 self._hand_out(tid, batches, now, worker)
                 free -= 1
-        chained = None
         if free > 0 and self._chaining and not (self._granted or self._ready):
-            chained = self._chain(free, now, batches)  # the ready ones all went out first
+            # the ready ones all went out first
+            chained = self._chain(free, now, batches)
+            if chained is not None:
+                self._send_chained(batches, chained, now)
+                return
         if batches:
             self._handed = now
         for index, items in batches.items():
             worker = workers[index]
-            after = None if chained is None else chained.get(index)
-            worker.actor.tell(RunTasks(tuple(items), worker.generation, after))
+            worker.actor.tell(RunTasks(tuple(items), worker.generation))
 
     def _may_dispatch(self) -> bool:
         """Whether the phase lets tasks out now, and the caller keeps up."""
@@ -739,13 +741,21 @@ class Planner(PassiveActor):
         now = time.monotonic()
         batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
         chained = self._chain(free, now, batches)
-        if chained is None:
-            return
+        if chained is not None:
+            self._send_chained(batches, chained, now)
+
+    def _send_chained(
+        self,
+        batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]],
+        chained: dict[int, dict[int, int]],
+        now: float,
+    ) -> None:
+        """The pump's sending, for batches some of which end with a chain."""
         self._handed = now
         workers = self._workers
         for index, items in batches.items():
             worker = workers[index]
-            worker.actor.tell(RunTasks(tuple(items), worker.generation, chained[index]))
+            worker.actor.tell(RunTasks(tuple(items), worker.generation, chained.get(index)))
 
     def _chain_candidate(self, provider: int) -> int | None:
         """The task to chain behind ``provider``, if one may be.

@@ -44,8 +44,9 @@ class DepGraph:
         ready = []
         pending = self._pending
         for spec in specs:
-            for name in spec.provides:
-                pending[name] = pending.get(name, 0) + 1
+            if spec.provides:
+                for name in spec.provides:
+                    pending[name] = pending.get(name, 0) + 1
             missing = 0
             for name in spec.requires:
                 self._requirers.setdefault(name, {})[spec.tid] = None
