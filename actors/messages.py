@@ -11,7 +11,7 @@ the entry of a served task goes once the caller took its result).
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -53,10 +53,19 @@ class RunTasks(NamedTuple):
 
     ``generation`` is the worker's generation the planner knows of; a worker
     that has been replaced since drops the message (its tasks were requeued).
+
+    ``after`` (only to a worker that declares ``chains()``, see
+    :mod:`actors.workerset`): for the items chained, tid -> the tid of the
+    task right before it on this worker, which it is *chained* behind. Such a task runs only if that
+    one ends with ``deps_ok``, its shared dict then updated with that one's
+    final dict (as it was reported); else it is not run, nor is any task
+    chained behind it, and nothing is reported for it (the planner, reading
+    the outcome before, knows).
     """
 
     items: tuple[tuple[TaskSpec, dict[str, Any]], ...]
     generation: int = 0
+    after: Mapping[int, int] | None = None
 
 
 # -- workers -> planner ------------------------------------------------------
@@ -210,7 +219,12 @@ class StatusQuery:
 
 @dataclass(frozen=True, slots=True)
 class PlannerStatus:
-    """Planner -> facade: the answer to :class:`StatusQuery` (tids)."""
+    """Planner -> facade: the answer to :class:`StatusQuery` (tids).
+
+    ``running`` is every task handed out: also those queued ahead on a busy
+    worker, and those chained behind their provider (see
+    :meth:`actors.planner.Planner._chain`), which are not ``waiting_deps``.
+    """
 
     running: tuple[tuple[int, int], ...]  # (tid, worker), in hand-out order
     ready: tuple[int, ...]

@@ -77,6 +77,11 @@ _Out = tuple[int, float, dict[str, Any]]
 #: that comes and looks for it (see Planner._pump)
 _STALE = 0.002
 
+#: the most tasks waiting for a provider's name for which the planner looks
+#: for one to chain behind it (see Planner._chain_candidate): a bound on the
+#: cost of a pump behind a provider of many
+_CHAIN_LOOKS = 4
+
 
 class Phase(enum.Enum):
     """Where a run stands: the planner's one stop state.
@@ -147,9 +152,18 @@ class Planner(PassiveActor):
     handed out/running   ``_out``: worker, when,   ``TaskDone``                    done / failed
                          shared dict               its worker lost, not begun      ready / granted
                                                    its worker lost, running it     failed
+    ... chained          ``_out``, and ``_ahead``  its provider ends deps_ok       handed out
+                         (the task it runs behind) ... ends without deps_ok,       waiting on deps
+                                                   or its worker is lost first     (ready if met)
     done / failed        nothing: its result is    -
                          posted, the task forgotten
     ===================  ========================  ==============================  =================
+
+    A task *chained* (:meth:`_chain`) was handed out while still waiting on
+    deps, to the worker of the one task it can wait for, right behind it:
+    the worker process runs it only if that one provides. It counts as
+    handed out (``status()``, the shared-dict flow) until it ends or comes
+    back.
 
     A task *skipped* is one still waiting on deps when the run ends (a
     provider failed, or, in an open run, none came); it is counted, not
@@ -198,12 +212,12 @@ class Planner(PassiveActor):
     # path reads a dozen attributes per message). A subclass's own go in the
     # __dict__ the base class has.
     __slots__ = (
-        "_cancel_event", "_capacity", "_events", "_failed_provider", "_finished",
-        "_forfeited", "_forget", "_granted", "_graph", "_handed", "_held_forever",
-        "_keep_open", "_last_ended", "_lazy", "_lock_since", "_lock_waiting", "_mailbox",
-        "_most", "_out", "_pending_shared", "_phase", "_policy", "_post", "_preset",
-        "_provided_shared", "_ready", "_results", "_run_table", "_skipped", "_specs",
-        "_state", "_table", "_workers", "failure_sink", "locks",
+        "_ahead", "_behind", "_cancel_event", "_capacity", "_chaining", "_events",
+        "_failed_provider", "_finished", "_forfeited", "_forget", "_granted", "_graph", "_handed",
+        "_held_forever", "_keep_open", "_last_ended", "_late", "_lazy", "_lock_since",
+        "_lock_waiting", "_mailbox", "_most", "_out", "_pending_shared", "_phase", "_policy",
+        "_post", "_preset", "_provided_shared", "_ready", "_results", "_run_table", "_skipped",
+        "_specs", "_state", "_table", "_workers", "failure_sink", "locks",
     )  # fmt: skip
 
     def __init__(
@@ -258,6 +272,15 @@ class Planner(PassiveActor):
         # that require it. One dict per name, none per task.
         self._provided_shared: dict[Hashable, dict[str, Any]] = {}
         self._held_forever: set[Hashable] = set()
+        # chaining (see _chain): tasks handed out behind their provider, on
+        # its worker, while they still run only if it provides. One entry per
+        # such task, gone as it ends, runs unconditionally or comes back.
+        self._chaining = False  # the workers declare they can (chains())
+        self._ahead: dict[int, int] = {}  # chained task -> the task it runs behind
+        self._behind: dict[int, int] = {}  # task -> the task chained behind it
+        # chained task -> what providers that ended since it was handed out
+        # merged (its dict, should it come back); none for most chains
+        self._late: dict[int, dict[str, Any]] = {}
         self._finished = 0
         self._skipped = 0
         self._results: list[TaskRes] = []  # to post once the next tasks are out
@@ -341,6 +364,7 @@ class Planner(PassiveActor):
     def _begin(self, message: Begin) -> None:
         self._workers = Workers(message.workers)
         self._lazy = all(callable(getattr(actor, "hold", None)) for actor in message.workers)
+        self._chaining = all(_chains(actor) for actor in message.workers)
         self._most = 1 + max(0, self._capacity - len(message.workers))
         self._phase = _OPEN if self._keep_open else _RUNNING
         if self._run_table:
@@ -379,9 +403,10 @@ class Planner(PassiveActor):
         self, specs: tuple[TaskSpec, ...], shared: tuple[dict[str, Any], ...] | None = None
     ) -> None:
         state = self._state
-        if len(specs) == 1 and shared is None and not specs[0].requires:
-            # a service's one task: ready at once, nothing for the graph or
-            # the shared state to catch up on (it enters its first state here)
+        if len(specs) == 1 and shared is None and not (specs[0].requires or specs[0].provides):
+            # a service's one task: ready at once, nothing for the graph (which
+            # counts the providers still to end) or the shared state to catch
+            # up on (it enters its first state here)
             spec = specs[0]
             state[spec.tid] = _READY
             self._ready.push(spec.priority, spec.tid)
@@ -494,19 +519,24 @@ class Planner(PassiveActor):
             self._observe_end(spec, outcome, out, now, events)
         if spec.requires:
             self._graph.forget(spec)
-        if not spec.provides:
-            pass
-        elif outcome.deps_ok:
-            if outcome.shared:
-                self._flow_shared(spec, outcome.shared)
-            if events is not None:
-                self._observe_provide(spec, events)
-            for ready in self._graph.provide(spec.provides):
-                self._move(ready, _READY)
-        elif events is not None:
-            what = _what_raised(outcome.excinfo)
-            for name in spec.provides:
-                self._failed_provider[name] = (spec.func, what)
+        if spec.provides:
+            self._graph.provider_ended(spec.provides)
+            if outcome.deps_ok:
+                if outcome.shared:
+                    self._flow_shared(spec, outcome.shared)
+                if events is not None:
+                    self._observe_provide(spec, events)
+                ready = self._graph.provide(spec.provides)
+                if self._ahead:  # chained ones are on their way already
+                    ready = [t for t in ready if t not in self._ahead]
+                for unblocked in ready:
+                    self._move(unblocked, _READY)
+            elif events is not None:
+                what = _what_raised(outcome.excinfo)
+                for name in spec.provides:
+                    self._failed_provider[name] = (spec.func, what)
+        if self._ahead:
+            self._chain_ended(tid, outcome)
         # TaskRes(...) without its Python-level __new__: once per task
         result = _new_tuple(TaskRes, (spec.func, outcome.shared, outcome.ret, outcome.excinfo))
         self._results.append(result)
@@ -526,10 +556,13 @@ class Planner(PassiveActor):
         return True
 
     def _flow_shared(self, spec: TaskSpec, shared: dict[str, Any]) -> None:
-        state = self._state
+        state, ahead = self._state, self._ahead
         for tid in self._graph.requirers(spec.provides):
             if state.get(tid, _DONE) < _HANDED_OUT:
                 self._merge_into(tid, shared)
+            elif ahead and tid in ahead and ahead[tid] != spec.tid:
+                # chained behind another: its dict, should it come back
+                self._late.setdefault(tid, {}).update(shared)
         provided = self._provided_shared
         for name in spec.provides:
             into = provided.get(name)
@@ -559,7 +592,9 @@ class Planner(PassiveActor):
         on_worker = [tid for tid, out in self._out.items() if out[0] == index]
         culprit = message.culprit if message.culprit in on_worker else None
         for tid in on_worker:
-            if tid != culprit:
+            if tid in self._ahead and tid != culprit:
+                self._unchain(tid)  # never begun: back to waiting, unless its deps are met
+            elif tid != culprit:
                 # never begun: hand it out again, to any worker
                 to = _GRANTED if self._specs[tid].locks else _READY  # granted: still holds them
                 out = self._move(tid, to)
@@ -595,7 +630,13 @@ class Planner(PassiveActor):
         """
         free = self._capacity - len(self._out)
         granted, ready = self._granted, self._ready
-        if free <= 0 or not (granted or ready) or not self._may_dispatch():
+        if free <= 0:
+            return
+        if not (granted or ready):
+            if self._chaining and self._out and self._graph.blocked and self._may_dispatch():
+                self._chain_only(free)
+            return
+        if not self._may_dispatch():
             return
         now = _monotonic()
         workers, specs, state, outs = self._workers, self._specs, self._state, self._out
@@ -653,16 +694,25 @@ class Planner(PassiveActor):
                     others = {}
                 others.setdefault(index, []).append((spec, shared))
             free -= 1
+        if free > 0 and self._chaining and not (granted or ready):
+            # the ready ones all went out first: chain behind them, in the same messages
+            batches = {} if batch is None else {first: batch}
+            if others is not None:
+                batches.update(others)
+            chained = self._chain(free, now, batches)
+            if chained is not None:
+                self._send_chained(batches, chained, now)
+                return
         if batch is None:
             return
         self._handed = now
         # RunTasks(...) without its Python-level __new__: once per hand-out
         worker = workers[first]
-        worker.actor.tell(_new_tuple(RunTasks, (tuple(batch), worker.generation)))
+        worker.actor.tell(_new_tuple(RunTasks, (tuple(batch), worker.generation, None)))
         if others is not None:  # in the order of their first hand-outs, after it
             for index, items in others.items():
                 worker = workers[index]
-                worker.actor.tell(_new_tuple(RunTasks, (tuple(items), worker.generation)))
+                worker.actor.tell(_new_tuple(RunTasks, (tuple(items), worker.generation, None)))
 
     def _may_dispatch(self) -> bool:
         """Whether the phase lets tasks out now, and the caller keeps up."""
@@ -708,6 +758,170 @@ class Planner(PassiveActor):
         if self._events is not None:
             self._events.append(TaskHandedOut(spec.func, worker.index, now))
         return spec, shared
+
+    # -- chaining: a task handed out behind its provider -------------------
+
+    def _chain(
+        self,
+        free: int,
+        now: float,
+        batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]],
+    ) -> dict[int, dict[int, int]] | None:
+        """Hand out, behind their provider, tasks that can only wait for it.
+
+        With capacity still free once every ready and granted task went out
+        (they always go first), a task *B* waiting on deps goes to the
+        worker of a task *A* that is the last one queued there, *chained*
+        behind it (``RunTasks.after``), when the rules cannot tell the
+        difference: B is the most urgent of the tasks A's end would make
+        ready (:meth:`_chain_candidate`); B has no locks; every provider not yet ended of any
+        name B requires is A (so no other provider's dict could reach B
+        before it starts); the names B requires and A does not provide are
+        provided. The worker process then runs B the moment A ends with
+        ``deps_ok``, B's dict (as handed out here) updated with A's; else it
+        runs neither B nor what is chained behind B, and the planner, as A's
+        outcome comes in, puts them back (:meth:`_chain_ended`). So a chain
+        of tasks runs back to back in one worker process, the scheduling
+        process off its path. B then counts as handed out (``status()``, the
+        shared-dict flow: a provider added live and ending while B is
+        chained reaches B only should B come back). Only while tasks are
+        short (:meth:`HandOutPolicy.ahead`), and only on workers that
+        declare they can (``chains()``: the process pool's).
+
+        Adds the chained tasks to ``batches`` (behind what the pump handed
+        out there now: one message per worker) and returns, per worker that
+        got some, the ``RunTasks.after`` of its message; ``None`` if none.
+        """
+        if not self._policy.ahead():
+            return None
+        tails: dict[int, int] = {}  # worker -> the last task queued on it
+        for tid, out in reversed(self._out.items()):
+            tails.setdefault(out[0], tid)
+        workers, ahead, behind = self._workers, self._ahead, self._behind
+        chained_by: dict[int, dict[int, int]] | None = None
+        for index, tail in tails.items():
+            worker = workers[index]
+            if not worker.alive:
+                continue
+            while free > 0:
+                chained = self._chain_candidate(tail)
+                if chained is None:
+                    break
+                batches.setdefault(index, []).append(self._hand_out(chained, now, worker))
+                ahead[chained] = tail
+                behind[tail] = chained
+                if chained_by is None:
+                    chained_by = {}
+                chained_by.setdefault(index, {})[chained] = tail
+                tail = chained
+                free -= 1
+            if free <= 0:
+                break
+        return chained_by
+
+    def _chain_only(self, free: int) -> None:
+        """Chain what may be while nothing is ready (see :meth:`_chain`)."""
+        now = time.monotonic()
+        batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]] = {}
+        chained = self._chain(free, now, batches)
+        if chained is not None:
+            self._send_chained(batches, chained, now)
+
+    def _send_chained(
+        self,
+        batches: dict[int, list[tuple[TaskSpec, dict[str, Any]]]],
+        chained: dict[int, dict[int, int]],
+        now: float,
+    ) -> None:
+        """The pump's sending, for batches some of which end with a chain."""
+        self._handed = now
+        workers = self._workers
+        for index, items in batches.items():
+            worker = workers[index]
+            worker.actor.tell(RunTasks(tuple(items), worker.generation, chained.get(index)))
+
+    def _chain_candidate(self, provider: int) -> int | None:
+        """The task to chain behind ``provider``, if one may be.
+
+        Only the most urgent of the tasks that ``provider``'s end would make
+        ready, so that chaining never lets a task start before a more
+        urgent one that became ready with it; none behind a provider whose
+        locks others wait for (they would be granted first), nor behind one
+        that many tasks wait for (a fan-out: those go out as they become
+        ready, and looking at them all on every pump would cost).
+        """
+        spec = self._specs[provider]
+        provides = spec.provides
+        if not provides or (spec.locks and self._lock_waiting):
+            return None
+        graph, specs, ahead = self._graph, self._specs, self._ahead
+        provided = graph.is_provided
+        best, best_key = None, None
+        for name in provides:
+            waiting = graph.waiting_for(name)
+            if len(waiting) > _CHAIN_LOOKS:
+                return None
+            for tid in waiting:
+                if tid in ahead:
+                    continue
+                spec = specs[tid]
+                unmet = sum(1 for req in spec.requires if req in provides and not provided(req))
+                if graph.missing(tid) != unmet:
+                    continue  # it waits for another task too
+                key = (spec.priority, tid)
+                if best_key is None or key < best_key:
+                    best, best_key = tid, key
+        if best is None:
+            return None
+        spec = specs[best]
+        if spec.locks:
+            return None
+        pending = graph.pending_providers
+        if all(
+            pending(req) == 1 if req in provides else not pending(req) and provided(req)
+            for req in spec.requires
+        ):
+            return best
+        return None
+
+    def _chain_ended(self, tid: int, outcome: Outcome) -> None:
+        """Task ``tid`` ended: what was chained behind it runs, or comes back."""
+        ahead, behind = self._ahead, self._behind
+        before = ahead.pop(tid, None)
+        if before is not None:
+            # it ended still chained: it failed before it could be sent
+            del behind[before]
+            self._late.pop(tid, None)
+            self._graph.drop_waiting(self._specs[tid])
+        chained = behind.pop(tid, None)
+        if chained is None:
+            return
+        if outcome.deps_ok:
+            del ahead[chained]  # it runs: a task like any handed out
+            self._late.pop(chained, None)
+            # its dict as the worker starts it, should it be handed out again
+            self._out[chained][2].update(outcome.shared)
+            return
+        while chained is not None:  # not run, nor what is chained behind it
+            self._unchain(chained)
+            chained = behind.pop(chained, None)
+
+    def _unchain(self, tid: int) -> None:
+        """Chained task ``tid`` will not run where it went: put it back.
+
+        Back to waiting on deps (skipped at the end, should its names never
+        be provided), or ready when another provider met them meanwhile.
+        """
+        before = self._ahead.pop(tid)
+        if self._behind.get(before) == tid:
+            del self._behind[before]
+        out = self._move(tid, _WAITING_DEPS if self._graph.is_blocked(tid) else _READY)
+        assert out is not None
+        shared = out[2]
+        late = self._late.pop(tid, None)
+        if late:
+            shared.update(late)
+        self._pending_shared[tid] = shared
 
     def _maybe_end(self) -> None:
         if self._phase is not _RUNNING:
@@ -755,7 +969,7 @@ class Planner(PassiveActor):
             if graph.is_provided(name):
                 continue
             for tid in graph.requirers((name,)):
-                if state.get(tid) == _WAITING_DEPS:
+                if state.get(tid) == _WAITING_DEPS or tid in self._ahead:  # chained: not begun
                     edges.setdefault(tid, []).append(name)
             self._failed_provider.pop(name, None)
         for tid in sorted(edges):
@@ -842,15 +1056,23 @@ class Planner(PassiveActor):
     # -- introspection -----------------------------------------------------
 
     def _status(self) -> PlannerStatus:
+        """What each task is doing now; a chained task not begun counts as
+        handed out (``running``), like a task handed out ahead."""
         ready = [*self._granted, *self._ready.tids()]
         return PlannerStatus(
             running=tuple((tid, out[0]) for tid, out in self._out.items()),
             ready=tuple(ready),
-            waiting_deps=tuple(self._graph.blocked_tids()),
+            waiting_deps=tuple(t for t in self._graph.blocked_tids() if t not in self._ahead),
             waiting_locks=tuple(sorted(self._lock_waiting)),
             finished=self._finished,
             skipped=self._skipped,
         )
+
+
+def _chains(actor: Any) -> bool:
+    """Whether a worker actor runs tasks chained behind another (``chains()``)."""
+    chains = getattr(actor, "chains", None)
+    return callable(chains) and bool(chains())
 
 
 def _what_raised(excinfo: ExceptionInfo | None) -> str:

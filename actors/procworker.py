@@ -49,6 +49,11 @@ class ProcessWorker(PassiveActor):
 
     A task whose shared dict or spec cannot be pickled fails here, reported
     as :class:`TaskDone` directly.
+
+    It declares :meth:`chains`: a task chained behind another
+    (``RunTasks.after``) goes to the process with that task's tid, and the
+    process decides, as that one ends, whether to run it (see
+    :func:`actors.zygote._worker_main`).
     """
 
     def __init__(
@@ -84,6 +89,10 @@ class ProcessWorker(PassiveActor):
             self._connect(message.conn)
             self._generation = message.generation
 
+    def chains(self) -> bool:
+        """Yes: the worker process runs a chained task behind its provider."""
+        return True
+
     def flush(self) -> None:
         """Write what is pending, as far as the socket takes it now."""
         with self._lock:
@@ -116,6 +125,7 @@ class ProcessWorker(PassiveActor):
 
     def _run(self, message: RunTasks) -> None:
         items, failed = [], []
+        after = message.after
         for spec, shared in message.items:
             blob = None
             code = spec.tid if spec.origin is None else spec.origin  # where its code is
@@ -128,7 +138,9 @@ class ProcessWorker(PassiveActor):
                     continue
                 if code != spec.tid:
                     self._sent.add(code)
-            items.append((spec.tid, shared, blob, code))
+            # the task it is chained behind (-1: none)
+            behind = -1 if after is None else after.get(spec.tid, -1)
+            items.append((spec.tid, shared, blob, code, behind))
         data: bytes | None
         try:
             data = pickle.dumps(items, pickle.HIGHEST_PROTOCOL)

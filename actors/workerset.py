@@ -17,8 +17,10 @@ reporter and no failure sink)::
 
 Messages crossing the boundary (immutable, of :mod:`actors.messages`)::
 
-    RunTasks(items, generation)     planner -> worker actor: ``items`` is
-                                    ((TaskSpec, shared dict), ...), to run in order
+    RunTasks(items, generation, after)
+                                    planner -> worker actor: ``items`` is
+                                    ((TaskSpec, shared dict), ...), to run in order;
+                                    ``after`` only to a worker that ``chains()``
     TaskDone(worker, outcomes)      worker (or its set) -> reporter: (Outcome, ...)
                                     of tasks that ended, in hand-out order
     Outcome(tid, ret, shared, excinfo, deps_ok, locks_ok, started, ended)
@@ -45,7 +47,8 @@ The rules:
    (``workers + spare``), so a busy worker may get more: they wait in its
    queue. A worker runs the items of its ``RunTasks`` in order, messages in
    the order told, and reports each task's outcome once, as it ends, in
-   hand-out order (one ``TaskDone`` may carry several). A task that fails
+   hand-out order (one ``TaskDone`` may carry several; a chained task that
+   does not run is not reported, see ``chains()`` below). A task that fails
    before it can start (it cannot be sent to its worker) may be reported at
    once, ahead of those before it.
 2. **Generations.** Every index starts at generation 0; each replacement is
@@ -134,6 +137,16 @@ Writing a pool (the checklist):
   a held task once nothing went out for 2 ms (the thread pool's
   :class:`~actors.threadworker.IdleInbox`). Without it, tasks go out as
   they become ready.
+- Optionally ``chains() -> bool`` on every worker actor (the process
+  pool's): the planner may then hand out a task still waiting on deps right
+  behind the one task it can wait for, queued last on that worker
+  (``RunTasks.after``: tid -> that task's tid, always the item before it on
+  the worker). The worker runs it only if that one's outcome says
+  ``deps_ok``, with its shared dict updated from that outcome's dict (as
+  reported); else it runs neither it nor what is chained behind it, and
+  reports nothing for them: the planner knows from that outcome, and puts
+  them back. Its slot says it runs from when it really begins (timeouts,
+  culprits: rule 3). Without it, a task goes out once its deps are met.
 - Optionally a ``waiter`` (rule 6): ``close`` stops it, also while a caller
   waits in it (that wait returns, and later ones return ``False``).
 - Check it: mypy must accept your set where a :class:`WorkerSet` is expected,

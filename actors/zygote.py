@@ -26,7 +26,7 @@ forked past (:func:`safe_to_fork` says why that is safe).
     Zygote(table, slots) -fork--> loop on control socket
     spawn(i) ----- b"spawn i" --> fork ----------------> worker_main(i)
              <---- pid + socket (SCM_RIGHTS)
-    ProcessWorker -- pickled [(tid, shared, spec or None, code), ...] --> run_task()
+    ProcessWorker -- pickled [(tid, shared, spec or None, code, after), ...] --> run_task()
     ReaderThread <------------------ pickled outcome, one per task ----
     reap(pid) ---- b"reap pid" -> waitpid -> exit status
     close() ------ EOF ---------> wait for every worker (killed after
@@ -55,7 +55,7 @@ from pexen.util import gc_paused
 from . import proctree, tablepickle
 from .slots import WorkerSlots
 from .taskrun import Call, Runnable, failure, run_task
-from .wire import FrameReader, encode_outcome, send_message
+from .wire import FrameReader, decode_head, encode_outcome, send_message
 
 if TYPE_CHECKING:
     import subprocess
@@ -451,7 +451,7 @@ def _worker_main(
 ) -> None:
     """Run tasks as the scheduler sends them, until the connection closes.
 
-    Each item is ``(tid, shared, spec, code)``: ``code`` is the tid of the
+    Each item is ``(tid, shared, spec, code, after)``: ``code`` is the tid of the
     spec to run (``tid`` itself, or the ``origin`` of a task submitted again
     under a new tid), found in the table inherited at the fork or among the
     specs sent later (``spec`` is the cloudpickled spec the first time, else
@@ -459,12 +459,21 @@ def _worker_main(
     tid (``code == tid``) runs once: it is not kept, so the process holds
     only the origins of a standalone pool's resubmissions.
 
+    ``after`` (``-1``: none) is the tid of the task the planner chained this
+    one behind: the item before it here. It runs only if that one's outcome,
+    as it was sent, says ``deps_ok``, with ``shared`` updated from that
+    outcome's dict (what the planner would have merged); else it is not run
+    and nothing is sent for it (the planner knows from that outcome), nor is
+    a task chained behind it run. Only the last outcome sent is kept for it.
+
     Each task's id is in this worker's slot while it runs, so that the
     scheduler knows which task a crash interrupted. The outcome is sent before
     the slot is cleared: a task whose outcome was sent is never blamed.
     """
     frames = FrameReader(sock.fileno())  # one read() for all that arrived
     known: dict[int, Runnable] = {}  # origins added after the fork
+    # the last task's tid and the head of its outcome as sent (None: not run)
+    last_tid, last_head = -1, None
     while True:
         try:
             messages = frames.read()
@@ -472,10 +481,16 @@ def _worker_main(
             return
         if messages is None:
             return
-        items: list[tuple[int, dict[str, Any], bytes | None, int]] = [
+        items: list[tuple[int, dict[str, Any], bytes | None, int, int]] = [
             item for data in messages for item in pickle.loads(data)
         ]
-        for tid, shared, blob, code in items:
+        for tid, shared, blob, code, after in items:
+            if after >= 0:
+                provided = _provided(after, last_tid, last_head)
+                if provided is None:
+                    last_tid, last_head = tid, None  # not run: nor what is chained behind
+                    continue
+                shared.update(provided)
             slots.begin(index, tid)
             try:
                 if blob is not None:
@@ -492,10 +507,24 @@ def _worker_main(
                     outcome = dataclasses.replace(outcome, tid=tid)
             if proctree.has_children():  # no process of a task outlives it
                 proctree.kill_descendants()
+            sent = encode_outcome(outcome, func)
             try:
-                for message in encode_outcome(outcome, func):
+                for message in sent:
                     send_message(sock, message)
             except OSError:
                 return
             finally:
                 slots.end(index)
+            last_tid, last_head = tid, sent[0]
+
+
+def _provided(after: int, last_tid: int, last_head: bytes | None) -> dict[str, Any] | None:
+    """The dict task ``after`` provided, if it was the last one and ended ``deps_ok``.
+
+    Read from its outcome as sent (a return value that did not pickle made
+    it a failure there), so that the process decides as the planner will.
+    """
+    if after != last_tid or last_head is None:
+        return None
+    outcome, _ = decode_head(last_head)
+    return outcome.shared if outcome.deps_ok else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 
 from .taskspec import TaskSpec
 
@@ -18,9 +18,14 @@ class DepGraph:
     ended. Work per call is proportional to the edges touched, never to the
     size of the task set; what it holds, to the tasks not yet ended and the
     names provided.
+
+    It also counts, per name, the providers added and not yet ended
+    (:meth:`pending_providers`; :meth:`provider_ended` drops one): what
+    tells the planner that a waiting task can only be waiting for one task
+    (see :meth:`actors.planner.Planner._chain`).
     """
 
-    __slots__ = ("_missing", "_provided", "_requirers", "_waiting")
+    __slots__ = ("_missing", "_pending", "_provided", "_requirers", "_waiting")
 
     def __init__(self) -> None:
         # name -> tids requiring it, not yet ended (for shared-state flow;
@@ -31,11 +36,17 @@ class DepGraph:
         # tid -> count of its requires not yet provided (absent when zero)
         self._missing: dict[int, int] = {}
         self._provided: set[Hashable] = set()
+        # name -> how many of its providers were added and have not ended
+        self._pending: dict[Hashable, int] = {}
 
     def add(self, specs: Iterable[TaskSpec]) -> list[int]:
         """Add tasks; return the tids of those ready at once, in order given."""
         ready = []
+        pending = self._pending
         for spec in specs:
+            if spec.provides:
+                for name in spec.provides:
+                    pending[name] = pending.get(name, 0) + 1
             missing = 0
             for name in spec.requires:
                 self._requirers.setdefault(name, {})[spec.tid] = None
@@ -73,6 +84,48 @@ class DepGraph:
                 tids.pop(spec.tid, None)
                 if not tids:
                     del requirers[name]
+
+    def provider_ended(self, provides: Iterable[Hashable]) -> None:
+        """A provider of ``provides`` ended (however it ended)."""
+        pending = self._pending
+        for name in provides:
+            left = pending[name] - 1
+            if left:
+                pending[name] = left
+            else:
+                del pending[name]
+
+    def pending_providers(self, name: Hashable) -> int:
+        """How many providers of ``name`` were added and have not ended."""
+        return self._pending.get(name, 0)
+
+    def waiting_for(self, name: Hashable) -> Sequence[int]:
+        """The tids still waiting for ``name``, in the order they were added."""
+        return self._waiting.get(name, ())
+
+    def is_blocked(self, tid: int) -> bool:
+        """Whether task ``tid`` still waits for a requirement."""
+        return tid in self._missing
+
+    def missing(self, tid: int) -> int:
+        """How many of task ``tid``'s requirements are not provided yet."""
+        return self._missing.get(tid, 0)
+
+    def drop_waiting(self, spec: TaskSpec) -> None:
+        """Drop a task that ended while still waiting for a requirement.
+
+        Only a task handed out ahead of its provider can (see
+        :meth:`actors.planner.Planner._chain`): it failed before it could
+        be sent. Costs the length of the waiting lists of its names.
+        """
+        if self._missing.pop(spec.tid, None) is None:
+            return
+        for name in spec.requires:
+            tids = self._waiting.get(name)
+            if tids is not None and spec.tid in tids:
+                tids.remove(spec.tid)
+                if not tids:
+                    del self._waiting[name]
 
     def requirers(self, names: Iterable[Hashable]) -> set[int]:
         """The tids of every task requiring any of ``names``."""

@@ -45,7 +45,9 @@ class RunStatus:
     """What a run is doing at one moment. Immutable; safe to keep.
 
     - ``active``: whether a run is going on;
-    - ``running``: tasks handed to workers;
+    - ``running``: tasks handed to workers (also those queued behind the
+      task a worker runs: handed out ahead, or, on a process pool, a task
+      sent behind the one task it waits for, to run as that one provides);
     - ``ready``: tasks that may start as soon as a worker is free;
     - ``waiting_deps``: tasks waiting for a requirement;
     - ``waiting_locks``: tasks waiting for locks (and which);
