@@ -176,7 +176,8 @@ class Planner(PassiveActor):
     posted. What a later task requiring a name must start with is kept per
     name (the providers' shared dicts, merged in the order they ended).
 
-    At most ``capacity`` tasks are out at once. Tasks go to the least loaded
+    At most ``capacity`` tasks are out at once (not counting tasks chained
+    behind their provider and not begun, see :meth:`_chain`). Tasks go to the least loaded
     worker (among equals, the one whose ``TaskDone`` is being handled, else
     the lowest index); to a worker still busy (ahead) only while ``handout`` says tasks
     are short (:class:`~pexen.state.handout.HandOutPolicy`). Tiny tasks on a
@@ -630,13 +631,16 @@ class Planner(PassiveActor):
         """
         free = self._capacity - len(self._out)
         granted, ready = self._granted, self._ready
-        if free <= 0:
-            return
         if not (granted or ready):
-            if self._chaining and self._out and self._graph.blocked and self._may_dispatch():
+            chain = free > 0 and self._chaining and self._out and self._graph.blocked
+            if chain and self._may_dispatch():
                 self._chain_only(free)
             return
-        if not self._may_dispatch():
+        if self._ahead:
+            # chained tasks not begun wait for their provider and hold no
+            # worker: a ready task never waits for them (see _chain)
+            free += len(self._ahead)
+        if free <= 0 or not self._may_dispatch():
             return
         now = _monotonic()
         workers, specs, state, outs = self._workers, self._specs, self._state, self._out
@@ -694,6 +698,7 @@ class Planner(PassiveActor):
                     others = {}
                 others.setdefault(index, []).append((spec, shared))
             free -= 1
+        free = self._capacity - len(outs)  # what chaining may take: chained ones count
         if free > 0 and self._chaining and not (granted or ready):
             # the ready ones all went out first: chain behind them, in the same messages
             batches = {} if batch is None else {first: batch}
@@ -787,6 +792,13 @@ class Planner(PassiveActor):
         chained reaches B only should B come back). Only while tasks are
         short (:meth:`HandOutPolicy.ahead`), and only on workers that
         declare they can (``chains()``: the process pool's).
+
+        Chaining takes only capacity that is free, but a chained task not
+        begun holds no worker: the pump does not count it against a task
+        that becomes ready meanwhile (added live, or unblocked by another
+        task), which goes to an idle worker at once. So at most ``capacity``
+        tasks are out plus those chained and not begun, never more than
+        twice ``capacity``.
 
         Adds the chained tasks to ``batches`` (behind what the pump handed
         out there now: one message per worker) and returns, per worker that

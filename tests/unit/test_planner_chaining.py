@@ -297,3 +297,20 @@ def test_nothing_is_chained_when_the_most_urgent_task_unblocked_has_locks(chain_
     assert rig.told_nothing()  # 1 would start before 2, more urgent, on this worker
     rig.done(ok(0))
     assert tids(rig.message()) == [2, 1]
+
+
+def test_a_task_ready_meanwhile_goes_to_an_idle_worker_past_the_chained_ones(chain_rig):
+    # two workers, no spare: 1 is chained behind 0 on worker 0 and fills the
+    # capacity; an independent task added then must not wait for the chain
+    specs = [spec(0, provides=["x"]), spec(1, requires=["x"])]
+    rig = chain_rig(specs, capacity=2, workers=2)
+    rig.begin()
+    first = rig.message(0)
+    assert tids(first) == [0, 1] and first.after == {1: 0}
+    rig.add(spec(2))
+    assert tids(rig.message(1)) == [2]  # worker 1 was idle: it gets it at once
+    rig.done(ok(2), worker=1)
+    rig.done(ok(0), ok(1))
+    results, end = rig.results_until_end()
+    assert sorted(r.task.__name__ for r in results) == sorted(s.func.__name__ for s in specs)
+    assert end == RunEnded(0, 0)
