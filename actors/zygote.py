@@ -85,7 +85,8 @@ EXIT_GRACE = 10.0
 #: worker one task deep waited for that wake-up at each task. Yielding
 #: between looks gives the CPU to the scheduling process when the two share
 #: one (a look without the yield slowed the run: it took the scheduler's CPU).
-#: Bounded, and only after a task: an idle pool burns nothing.
+#: Bounded, only after a task (an idle pool burns nothing), and not made
+#: again while the next task comes later than that.
 LOOK_S = 0.0002
 
 
@@ -483,7 +484,8 @@ def _worker_main(
     the slot is cleared: a task whose outcome was sent is never blamed.
 
     After a batch that ran a task, the process looks for the next batch for
-    :data:`LOOK_S` before it blocks on the socket.
+    :data:`LOOK_S` before it blocks on the socket, unless the last batch
+    after a task came later than that (the look would have burnt its time).
     """
     frames = FrameReader(sock.fileno())  # one read() for all that arrived
     known: dict[int, Runnable] = {}  # origins added after the fork
@@ -494,16 +496,22 @@ def _worker_main(
     looks = readable.poll
     clock, yield_cpu = time.perf_counter, os.sched_yield
     ran = False  # whether the last batch ran a task: look for the next before blocking
+    look = True  # whether the last batch after a task came within LOOK_S
+    start = 0.0
     while True:
         if ran:
-            until = clock() + LOOK_S
-            while not looks(0) and clock() < until:
-                yield_cpu()
-            ran = False
+            start = clock()
+            if look:
+                until = start + LOOK_S
+                while not looks(0) and clock() < until:
+                    yield_cpu()
         try:
             messages = frames.read()
         except OSError:
             return
+        if ran:  # a look that would have waited in vain is not made next time
+            look = clock() - start < LOOK_S
+            ran = False
         if messages is None:
             return
         items: list[tuple[int, dict[str, Any], bytes | None, int, int]] = [
