@@ -28,6 +28,10 @@ from .workerset import MakeWorkers
 
 __all__ = ["Engine"]
 
+#: The most :meth:`Engine.cancel` waits for outcomes already sent to be read
+#: (they are read within microseconds when they are there at all).
+SETTLE_S = 0.05
+
 _new_tuple = tuple.__new__
 
 
@@ -130,8 +134,16 @@ class Engine:
         self._planner.tell(Stop())
 
     def cancel(self) -> None:
-        """Dispatch nothing more; the run ends after the results already out."""
+        """Dispatch nothing more; the run ends after the results already out.
+
+        Outcomes the workers already sent are read first, for a worker set
+        that can tell (``settle``, rule 7 of :mod:`actors.workerset`): a task
+        that ended before the cancel gives its result.
+        """
         self.cancelled.set()
+        settle = getattr(self._workers, "settle", None)
+        if settle is not None:
+            settle(SETTLE_S)
         self._planner.tell(Cancel())
 
     def status(self) -> RunStatus:

@@ -380,6 +380,11 @@ class Planner(PassiveActor):
         if self._events is not None:
             self._observe_skips(ended)
             self._flush()
+        elif self._results:  # tasks that ended in this message (a cancel seen in the pump)
+            post = self._mailbox.post
+            for result in self._results:
+                post(result)
+            self._results.clear()
         self._mailbox.end(ended)
 
     def _flush(self) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import selectors
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from functools import partial
 from multiprocessing.connection import Connection
@@ -97,6 +99,29 @@ class ProcessWorkerSet:
 
     def current(self, index: int) -> tuple[int, float] | None:
         return self._slots.get(index)
+
+    def settle(self, timeout: float) -> None:
+        """Return once no outcome sent is left unread, or after ``timeout`` s (rule 7).
+
+        Called by a cancel, from any thread: it only looks at the sockets
+        (a poll that does not wait), the reader (the caller's thread, or the
+        reader thread) reads them. A worker process starts a task chained
+        behind another right after sending that one's outcome, so without
+        this a cancel prompted by the second task's start could find the
+        first one's outcome unread, and its result lost.
+        """
+        with self._lock:
+            if self._closing:
+                return
+            fds = [conn.fileno() for _, conn, _ in self._procs]
+        sockets = select.poll()
+        for fd in fds:
+            sockets.register(fd, select.POLLIN)
+        deadline = time.monotonic() + timeout
+        delay = 0.0001
+        while sockets.poll(0) and time.monotonic() < deadline:
+            time.sleep(delay)  # the reader is at it: it reads each within microseconds
+            delay = min(delay * 2, 0.005)
 
     def _kill_timed_out(self, index: int, tid: int) -> None:
         with self._lock:

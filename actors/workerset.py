@@ -109,6 +109,16 @@ The rules:
    thread. The thread and dask pools have none: the mailbox blocks in its
    queue.
 
+7. **Settling before a cancel (optional).** A set whose workers may have
+   sent outcomes not read yet (the process pool's sockets) may have
+   ``settle(timeout)``: called by the engine's cancel, from any thread,
+   after ``cancelled`` is set and before the planner gets ``Cancel``, it
+   returns once what the workers already sent has been read and told (or
+   after ``timeout`` seconds). Then a task that ended before the cancel
+   gives its result, also one whose chained successor (``chains()``) has
+   started. Sets whose workers tell the planner themselves (thread, dask)
+   need none.
+
 Writing a pool (the checklist):
 
 - A factory ``make_workers(table, cancelled) -> WorkerSet`` (:data:`MakeWorkers`;

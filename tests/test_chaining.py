@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
 import warnings
 from typing import Any
 
 import pytest
-from helpers import SKIP_MSG, by_task, end_messages, new_pool, recorded_warnings, run_all, tagged
+from helpers import (
+    SKIP_MSG,
+    by_task,
+    end_messages,
+    new_pool,
+    recorded_warnings,
+    run_all,
+    tagged,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -193,6 +202,41 @@ def test_a_task_with_another_provider_still_to_end_is_not_chained():
     assert handed > ended[0]  # not before one provider ended
     # one provider ended first; b started after it, with its dict (maybe both)
     assert got[b].ret in ({"a": True}, {"other": True}, {"a": True, "other": True})
+
+
+def test_a_cancel_as_a_chained_task_starts_still_gives_its_providers_result(tmp_path):
+    # the worker process starts the chained task right after sending its
+    # provider's outcome: a cancel prompted by that start must find that
+    # outcome, read before the run ends (the engine's cancel settles first)
+    fifo = tmp_path / "started"
+    os.mkfifo(fifo)
+    a = tagged("a", lambda: "from a", provides=["x"])
+
+    def b(*, fifo: str) -> None:
+        with open(fifo, "w") as f:
+            f.write("started\n")
+        time.sleep(30)  # killed with its process by the cancel
+
+    tagged("b", b, requires=["x"], kwargs={"fifo": str(fifo)})
+    s = sched.Sched([a, b])
+
+    def cancel_once_b_runs() -> None:
+        with open(fifo) as f:  # blocks until b runs
+            if f.readline() == "started\n":
+                s.cancel()
+
+    canceller = threading.Thread(target=cancel_once_b_runs)
+    canceller.start()
+    try:
+        with recorded_warnings():
+            got = list(s.run(new_pool("process", workers=1)))
+    finally:
+        if canceller.is_alive():  # b never ran: let the thread go
+            with open(fifo, "w") as f:
+                f.write("\n")
+        canceller.join()
+    assert (a, "from a", None) in [(r.task, r.ret, r.excinfo) for r in got]
+    assert [r.task for r in got if r.task is not a] in ([], [b])  # b: killed, if reported
 
 
 # -- property: chaining never changes what tasks see --------------------------

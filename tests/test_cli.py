@@ -540,12 +540,7 @@ def test_a_signal_interrupts_the_run_with_exit_2(tmp_path, signum):
         "import time\nfrom pexen.sched.meta import func_meta\n"
         "@func_meta(provides={'quick'})\ndef test_quick():\n    pass\n"
         "@func_meta(requires={'never'})\ndef test_waits():\n    pass\n"
-        # a lock: the scheduler hands test_hangs out itself once it has test_quick's
-        # result (a task chained behind its provider on the process pool starts
-        # before the scheduler has read the provider's outcome, so a signal at
-        # that instant could find test_quick's result not yet read)
-        "@func_meta(requires={'quick'}, provides={'never'}, claims={'fifo'})\n"
-        "def test_hangs():\n"
+        "@func_meta(requires={'quick'}, provides={'never'})\ndef test_hangs():\n"
         f"    with open({str(fifo)!r}, 'w') as f:\n        f.write('started\\n')\n"
         "    time.sleep(60)\n"
     )

@@ -396,6 +396,8 @@ def test_planner_lost_for_good_ends_the_run_when_no_worker_is_left(rig_factory):
     rig.begin()
     rig.dispatched()
     rig.ref.tell(WorkerLost(0, None, 0, WorkerLostError("cannot fork")))
+    lost = rig.result()  # the task it ran fails, and its result comes first
+    assert isinstance(lost, TaskRes) and isinstance(lost.excinfo.val, WorkerLostError)
     ended = rig.result()
     assert isinstance(ended, RunEnded) and isinstance(ended.error, WorkerLostError)
     assert rig.workers[0].empty()  # task 1 was not handed out again
@@ -471,8 +473,9 @@ def test_planner_cancel_ends_the_run_once_and_dispatches_nothing_more(rig_factor
     rig.begin()
     rig.dispatched()
     rig.cancelled.set()  # the workers' signal: the planner acts on it too
-    rig.done(ok(0))
+    rig.done(ok(0))  # it ended: its result comes before the end
     rig.ref.tell(Cancel())
+    assert rig.mailbox.take(timeout=WAIT).task is rig.specs[0].func
     assert rig.mailbox.take(timeout=WAIT) == RunEnded(0, 0, cancelled=True)
     assert rig.ref.ask(BacklogDrained()) is None
     assert rig.workers[0].empty()
