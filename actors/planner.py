@@ -417,8 +417,7 @@ class Planner(PassiveActor):
             state[spec.tid] = _READY
             self._ready.push(spec.priority, spec.tid)
             return
-        for spec in specs:
-            state[spec.tid] = _WAITING_DEPS
+        state.update(dict.fromkeys([spec.tid for spec in specs], _WAITING_DEPS))
         if shared is not None:
             for spec, start in zip(specs, shared, strict=True):
                 self._pending_shared[spec.tid] = start
@@ -428,8 +427,14 @@ class Planner(PassiveActor):
                     provided = self._provided_shared.get(name)
                     if provided is not None:
                         self._merge_into(spec.tid, provided)
-        for tid in self._graph.add(specs):
-            self._move(tid, _READY)
+        ready = self._graph.add(specs)
+        if ready:
+            # _move(tid, _READY) of each, in bulk: from waiting on deps, no
+            # index but the ready queue's to update (a run's whole table, at
+            # its start, came to a third of the time to its first result)
+            state.update(dict.fromkeys(ready, _READY))
+            table = self._specs
+            self._ready.push_all([table[tid].priority for tid in ready], ready)
 
     # -- the one place a task changes state (see the class: two inlined) ---
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["ReadyQueue"]
@@ -61,6 +62,36 @@ class ReadyQueue(deque[Any]):
             self.append(key)
         else:
             _push(self._heap, key)
+
+    def push_all(self, priorities: Sequence[Any], tids: Sequence[int]) -> None:
+        """Add many ready tasks at once (``priorities[i]`` is that of ``tids[i]``).
+
+        The same as :meth:`push` of each pair in turn, in O(n) for a batch
+        of packed keys in order (a run's whole task table becoming ready at
+        its start): one sorted list of keys, appended to the sorted run if
+        it continues it, else heapified beside it.
+        """
+        if len(priorities) != len(tids):
+            raise ValueError("push_all: one priority per tid")
+        if not tids:
+            return
+        if (
+            not self._packed
+            or not all(type(p) is int or type(p) is bool for p in priorities)
+            or min(tids) < 0
+            or max(tids) > _TID_MASK
+        ):
+            for priority, tid in zip(priorities, tids, strict=True):
+                self.push(priority, tid)
+            return
+        keys = [priority << _TID_BITS | tid for priority, tid in zip(priorities, tids, strict=True)]
+        keys.sort()  # O(n) for keys in order already (the common case)
+        if not self or keys[0] > self[-1]:
+            self.extend(keys)  # they continue the sorted run
+        else:
+            heap = self._heap
+            heap.extend(keys)
+            heapq.heapify(heap)
 
     def _unpack(self) -> None:
         """Turn every packed key into its ``(priority, tid)`` pair, for good."""

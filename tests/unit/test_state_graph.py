@@ -330,3 +330,31 @@ def test_readyqueue_keeps_its_order_when_priorities_stop_being_ints():
         while ref:
             assert q.pop() == heapq.heappop(ref)[1]
         assert not q
+
+
+def test_readyqueue_push_all_pops_as_pushing_each():
+    # a batch in order (the run's table at its start), out of order, after
+    # pushes, with priorities that are not all ints: the order of one heap
+    rng = random.Random(13)
+    for _ in range(200):
+        q, ref = ReadyQueue(), []
+        for _batch in range(rng.randint(1, 4)):
+            if ref and rng.random() < 0.3:
+                assert q.pop() == heapq.heappop(ref)[1]
+            start = rng.randrange(0, 500)
+            tids = list(range(start, start + rng.randint(0, 20)))
+            if rng.random() < 0.3:
+                rng.shuffle(tids)
+            kinds = rng.choice([[0], [0, 1, -2, True], [0, 1.5]])
+            prios = [rng.choice(kinds) for _ in tids]
+            taken = {t for _, t in ref}
+            prios = [p for p, t in zip(prios, tids, strict=True) if t not in taken]
+            tids = [t for t in tids if t not in taken]
+            q.push_all(prios, tids)
+            for prio, tid in zip(prios, tids, strict=True):
+                heapq.heappush(ref, (prio, tid))
+            assert q.tids() == [t for _, t in sorted(ref)]
+        while ref:
+            assert q.peek() == ref[0][1]
+            assert q.pop() == heapq.heappop(ref)[1]
+        assert not q
