@@ -1224,7 +1224,7 @@ def parse_args(argv):
         "--reps",
         type=int,
         default=None,
-        help="repetitions per measurement (default 5, 3 at 100k; --quick 3)",
+        help="repetitions per measurement (default 7, 3 from 100k; --quick 3)",
     )
     ap.add_argument("--only", default=None, help="comma-separated workloads, e.g. W1,W3")
     ap.add_argument(
@@ -1432,7 +1432,9 @@ def _run(args, argv) -> int:
             elif args.quick:
                 reps = 3
             else:
-                reps = 3 if n >= 100000 else 5
+                # short runs are the noisy ones (a 10k run here is ~0.1 s,
+                # its spread +-20%): more of them for their medians
+                reps = 3 if n >= 100000 else 7
             plans: dict[str, RunPlan] = {}
             for impl in impls:
                 if impl in dropped:
@@ -1531,7 +1533,7 @@ def _run(args, argv) -> int:
     elif args.quick:
         reps_desc = "3 reps"
     else:
-        reps_desc = "5 reps (3 at 100k)"
+        reps_desc = "7 reps (3 from 100k)"
     meta = {
         "mode": mode,
         "reps_desc": reps_desc,

@@ -242,11 +242,11 @@ def test_full_mode_runs_the_legacy_once_at_10k(monkeypatch, tmp_path, capsys):
     assert legacy["single_run"] in legacy["note"]
     assert cells[("legacy", 1000)]["single_run"] is None
     assert cells[("legacy", 100000)]["status"] == "skipped"
-    assert cells[("pexen", 10000)]["reps_ok"] == 5 and cells[("cf", 10000)]["reps_ok"] == 5
+    assert cells[("pexen", 10000)]["reps_ok"] == 7 and cells[("cf", 10000)]["reps_ok"] == 7
 
     at_10k = [(impl, rep, timeout) for impl, n, rep, timeout in calls if n == 10000]
     assert at_10k[:3] == [("pexen", 0, 300.0), ("legacy", 0, 540.0), ("cf", 0, 300.0)]
-    assert [impl for impl, _, _ in at_10k[3:]] == ["pexen", "cf"] * 4  # still alternating
+    assert [impl for impl, _, _ in at_10k[3:]] == ["pexen", "cf"] * 6  # still alternating
     w3 = next(t for t in doc["targets"] if t["text"] == "W3@10k throughput pexen/legacy")
     assert "vs legacy 0.0.3@10k" in w3["detail"] and "1 run" in w3["detail"]
 
