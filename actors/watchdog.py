@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from pexen.state.taskspec import TaskSpec
+from pexen.state.tasktable import TaskTable
 from pexen.vocab.errors import TaskTimeoutError
 
 __all__ = ["Watchdog", "timeout_error"]
@@ -46,11 +47,16 @@ class Watchdog:
 
         Returns whether the watchdog watches (now or from before).
         """
-        timeouts = [s.timeout for s in self._table[self._seen :] if s.timeout is not None]
-        self._seen = len(self._table)
-        if not timeouts:
+        table = self._table
+        if isinstance(table, TaskTable):
+            shortest = table.take_shortest_timeout()
+        else:
+            timeouts = [s.timeout for s in table[self._seen :] if s.timeout is not None]
+            shortest = min(timeouts) if timeouts else None
+        self._seen = len(table)
+        if shortest is None:
             return self._thread is not None
-        self._period = max(_MIN_PERIOD, min(self._period, min(timeouts) / 20))
+        self._period = max(_MIN_PERIOD, min(self._period, shortest / 20))
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="pexen-watchdog", daemon=True)
             self._thread.start()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+from operator import lt as _lt
 from typing import overload
 
 from .taskspec import TaskSpec
@@ -21,7 +23,7 @@ class TaskTable(Sequence[TaskSpec]):
     tasks not yet finished.
     """
 
-    __slots__ = ("_next", "_specs")
+    __slots__ = ("_next", "_shortest", "_specs")
 
     @property
     def by_tid(self) -> Mapping[int, TaskSpec]:
@@ -40,6 +42,7 @@ class TaskTable(Sequence[TaskSpec]):
     def __init__(self, specs: Iterable[TaskSpec] = ()) -> None:
         self._specs: dict[int, TaskSpec] = {}
         self._next = 0
+        self._shortest: float | None = None  # see take_shortest_timeout
         self.extend(specs)
 
     @overload
@@ -76,12 +79,37 @@ class TaskTable(Sequence[TaskSpec]):
 
     def extend(self, specs: Iterable[TaskSpec]) -> None:
         """Add specs; their tids must continue the table's (``len(table)`` on)."""
+        specs = specs if type(specs) is list or type(specs) is tuple else list(specs)
+        if not specs:
+            return
+        tids = [spec.tid for spec in specs]
+        if tids[0] < self._next or not all(map(_lt, tids, islice(tids, 1, None))):
+            self._extend_checked(specs)  # adds those before the first wrong tid, as it raises
+        else:
+            self._specs.update(zip(tids, specs, strict=True))  # the whole batch in one call
+            self._next = tids[-1] + 1
+        timeouts = [spec.timeout for spec in specs if spec.timeout is not None]
+        if timeouts:
+            shortest = min(timeouts)
+            if self._shortest is None or shortest < self._shortest:
+                self._shortest = shortest
+
+    def _extend_checked(self, specs: Sequence[TaskSpec]) -> None:
         table = self._specs
         for spec in specs:
             if spec.tid < self._next:
                 raise ValueError(f"tid {spec.tid} does not continue the table ({self._next})")
             table[spec.tid] = spec
             self._next = spec.tid + 1
+
+    def take_shortest_timeout(self) -> float | None:
+        """The shortest timeout among the specs added since the last call, or ``None``.
+
+        For the watchdog, which looks each time the table grows: O(1) here,
+        where reading the new specs again cost it a pass over the table.
+        """
+        shortest, self._shortest = self._shortest, None
+        return shortest
 
     def forget(self, tid: int) -> None:
         """Drop the entry of ``tid`` (a finished task); no error if it is gone."""

@@ -8,6 +8,7 @@ from specs import spec
 from pexen.sched import DepcheckError
 from pexen.state.depcheck import DepChecker
 from pexen.state.depgraph import DepGraph
+from pexen.state.taskspec import TaskSpec
 from pexen.state.tasktable import TaskTable
 
 
@@ -30,6 +31,35 @@ def test_task_table_reads_like_a_list_and_forgets_entries():
         table.extend([spec(2)])
     with pytest.raises(ValueError, match="start:"):
         table[0:1]
+
+
+def test_task_table_extend_checks_every_tid_of_a_batch():
+    table = TaskTable([spec(0)])
+    # out of order inside a batch: those before the wrong tid are added, as before
+    with pytest.raises(ValueError, match=r"tid 2 does not continue the table \(4\)"):
+        table.extend([spec(1), spec(3), spec(2)])
+    assert [s.tid for s in table] == [0, 1, 3] and len(table) == 4
+    with pytest.raises(ValueError, match="tid 3 does not continue"):
+        table.extend(iter([spec(3)]))  # any iterable: the same check
+    table.extend(iter([spec(5), spec(9)]))  # gaps are fine: tids only grow
+    assert [s.tid for s in table[4:]] == [5, 9] and len(table) == 10
+
+
+def test_task_table_tells_the_shortest_timeout_added_since_it_was_asked():
+    def timed(tid: int, timeout: float | None) -> TaskSpec:
+        s = spec(tid)
+        return TaskSpec(
+            tid, s.func, s.requires, s.provides, s.uses, s.claims, 0, {}, False, timeout
+        )  # fmt: skip
+
+    table = TaskTable([timed(0, None), timed(1, 3.0), timed(2, 1.5)])
+    assert table.take_shortest_timeout() == 1.5
+    assert table.take_shortest_timeout() is None  # taken: nothing new since
+    table.extend([timed(3, None)])
+    assert table.take_shortest_timeout() is None
+    table.extend([timed(4, 9.0)])
+    table.extend([timed(5, 4.0), timed(6, None)])
+    assert table.take_shortest_timeout() == 4.0
 
 
 def test_depgraph_forgets_a_finished_task_edges():
