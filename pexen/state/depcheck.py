@@ -167,13 +167,17 @@ class DepChecker:
         unmet: dict[int, int] = {}
         frontier: deque[TaskSpec] = deque()
         for spec in specs:
+            if not spec.requires:  # runs at once: a start of the frontier, if it provides
+                if spec.provides:
+                    frontier.append(spec)
+                continue
             missing = 0
             for name in spec.requires:
                 if name not in provided:
                     waiting[name].append(spec)
                     missing += 1
             unmet[spec.tid] = missing
-            if not missing:
+            if not missing and spec.provides:
                 frontier.append(spec)
         while frontier:
             spec = frontier.popleft()
@@ -219,16 +223,21 @@ class DepChecker:
             if cycle:
                 msg += f" (dependency cycle: {' -> '.join(repr(n) for n in cycle)})"
             raise DepcheckError(msg, remain)
+        required = self._required
         for spec in batch:
-            self._required |= spec.requires
+            if spec.requires:
+                required |= spec.requires
 
     def unrequired(self, batch: Iterable[TaskSpec]) -> Iterator[tuple[TaskSpec, Hashable]]:
         """Yield ``(spec, name)`` for each name a task of ``batch`` provides that
         no task added so far requires (call it after :meth:`add`)."""
         required = self._required
         for spec in batch:
-            for name in _sorted(n for n in spec.provides if n not in required):
-                yield spec, name
+            if spec.provides:  # most tasks provide nothing: no list, no sort for them
+                names = [n for n in spec.provides if n not in required]
+                if names:
+                    for name in _sorted(names):
+                        yield spec, name
 
 
 def check_satisfiable(specs: Iterable[TaskSpec]) -> None:
