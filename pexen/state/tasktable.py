@@ -80,6 +80,16 @@ class TaskTable(Sequence[TaskSpec]):
     def extend(self, specs: Iterable[TaskSpec]) -> None:
         """Add specs; their tids must continue the table's (``len(table)`` on)."""
         specs = specs if type(specs) is list or type(specs) is tuple else list(specs)
+        if len(specs) == 1:  # a service's one task: no lists to build
+            spec = specs[0]
+            if spec.tid < self._next:
+                raise ValueError(f"tid {spec.tid} does not continue the table ({self._next})")
+            self._specs[spec.tid] = spec
+            self._next = spec.tid + 1
+            timeout = spec.timeout
+            if timeout is not None and (self._shortest is None or timeout < self._shortest):
+                self._shortest = timeout
+            return
         if not specs:
             return
         tids = [spec.tid for spec in specs]
