@@ -417,7 +417,10 @@ class Planner(PassiveActor):
             state[spec.tid] = _READY
             self._ready.push(spec.priority, spec.tid)
             return
-        state.update(dict.fromkeys([spec.tid for spec in specs], _WAITING_DEPS))
+        if len(specs) == 1:
+            state[specs[0].tid] = _WAITING_DEPS
+        else:
+            state.update(dict.fromkeys([spec.tid for spec in specs], _WAITING_DEPS))
         if shared is not None:
             for spec, start in zip(specs, shared, strict=True):
                 self._pending_shared[spec.tid] = start
@@ -428,7 +431,9 @@ class Planner(PassiveActor):
                     if provided is not None:
                         self._merge_into(spec.tid, provided)
         ready = self._graph.add(specs)
-        if ready:
+        if len(ready) == 1:
+            self._move(ready[0], _READY)
+        elif ready:
             # _move(tid, _READY) of each, in bulk: from waiting on deps, no
             # index but the ready queue's to update (a run's whole table, at
             # its start, came to a third of the time to its first result)
