@@ -44,6 +44,12 @@ class DepGraph:
         ready = []
         pending = self._pending
         for spec in specs:
+            if not spec.requires:  # ready at once (most tasks)
+                if spec.provides:
+                    for name in spec.provides:
+                        pending[name] = pending.get(name, 0) + 1
+                ready.append(spec.tid)
+                continue
             if spec.provides:
                 for name in spec.provides:
                     pending[name] = pending.get(name, 0) + 1

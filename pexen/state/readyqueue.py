@@ -14,6 +14,8 @@ _push, _pop = heapq.heappush, heapq.heappop
 #: bits of a packed key that hold the tid (see ReadyQueue)
 _TID_BITS = 48
 _TID_MASK = (1 << _TID_BITS) - 1
+#: the priority types a packed key takes
+_PACKABLE = frozenset((int, bool))
 
 
 class ReadyQueue(deque[Any]):
@@ -77,7 +79,7 @@ class ReadyQueue(deque[Any]):
             return
         if (
             not self._packed
-            or not all(type(p) is int or type(p) is bool for p in priorities)
+            or not set(map(type, priorities)) <= _PACKABLE
             or min(tids) < 0
             or max(tids) > _TID_MASK
         ):
