@@ -68,8 +68,10 @@ class TaskSpec(_TaskFields):
         origin: int | None = None,
         locks: bool = False,
     ) -> Self:
-        fields = (tid, func, requires, provides, uses, claims, priority, kwargs, pass_shared)
-        return _new(cls, (*fields, timeout, origin, bool(uses or claims)))
+        return _new(cls, (
+            tid, func, requires, provides, uses, claims, priority, kwargs, pass_shared, timeout,
+            origin, bool(uses or claims),
+        ))  # fmt: skip
 
     # what namedtuple's _replace builds its copy with, so that it derives
     # ``locks`` too (mypy rejects any classmethod override of a NamedTuple's
@@ -133,7 +135,8 @@ def takes_shared(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> bool:
 
 _NO_NAMES: frozenset[Hashable] = frozenset()  # shared by every task without names
 
-# each field's own check, looked up once: compile_task runs for every task
+# each field's own check and the names compile_task reads, looked up once:
+# it runs for every task
 _check_requires = _meta.CHECKS["requires"]
 _check_provides = _meta.CHECKS["provides"]
 _check_uses = _meta.CHECKS["uses"]
@@ -141,6 +144,9 @@ _check_claims = _meta.CHECKS["claims"]
 _check_kwargs = _meta.CHECKS["kwargs"]
 _check_priority = _meta.CHECKS["priority"]
 _check_timeout = _meta.CHECKS["timeout"]
+_META_ATTR = _meta.META_ATTR
+_SchedMeta = _meta.SchedMeta
+_FunctionType = types.FunctionType
 
 
 #: lock names as frozensets, one object per distinct set (see _shared_names)
@@ -204,34 +210,12 @@ def compile_task(task: object, tid: int) -> TaskSpec:
         hash(task)
     except TypeError:
         raise TypeError(f"Task {task!r} is not hashable") from None
-    m = getattr(task, _meta.META_ATTR, None)
-    if isinstance(m, _meta.SchedMeta):  # has_meta() and retrieve_meta() in one look-up
-        try:
-            # in this order, so that a task with several problems gets the same error
-            requires = _check_requires("requires", m.requires)
-            provides = _check_provides("provides", m.provides)
-            uses = _check_uses("uses", m.uses)
-            claims = _check_claims("claims", m.claims)
-            priority = _check_priority("priority", m.priority)
-            kwargs = _check_kwargs("kwargs", m.kwargs)
-            both = uses & claims
-            if both:
-                raise MutexError(f"Task {task} has {set(both)} in both claims and uses.", task)
-            timeout = _check_timeout("timeout", m.timeout)
-        except _meta.FieldProblem as p:
-            raise _compile_error(task, p) from None
-        requires = frozenset(requires) if requires else _NO_NAMES
-        provides = frozenset(provides) if provides else _NO_NAMES
-        uses = _shared_names(uses) if uses else _NO_NAMES
-        claims = _shared_names(claims) if claims else _NO_NAMES
-    elif m is not None:
-        raise SchedulerError(
-            f"Task {task!r}: metadata attribute is not a SchedMeta but {type(m).__name__}"
-        )
-    else:
-        # no metadata: the defaults, with nothing to check or copy; a plain
-        # function's positional parameters read here (takes_shared's fast case)
-        if type(task) is types.FunctionType and not (
+    m = getattr(task, _META_ATTR, None)
+    if m is None:
+        # no metadata (the common case, looked at first): the defaults, with
+        # nothing to check or copy; a plain function's positional parameters
+        # read here (takes_shared's fast case)
+        if type(task) is _FunctionType and not (
             hasattr(task, "__wrapped__") or hasattr(task, "__signature__")
         ):
             pass_shared = task.__code__.co_argcount > 0
@@ -241,6 +225,28 @@ def compile_task(task: object, tid: int) -> TaskSpec:
             tid, task, _NO_NAMES, _NO_NAMES, _NO_NAMES, _NO_NAMES, 0, _NO_KWARGS, pass_shared,
             None, None, False,
         ))  # fmt: skip
+    if not isinstance(m, _SchedMeta):  # has_meta() and retrieve_meta() in one look-up
+        raise SchedulerError(
+            f"Task {task!r}: metadata attribute is not a SchedMeta but {type(m).__name__}"
+        )
+    try:
+        # in this order, so that a task with several problems gets the same error
+        requires = _check_requires("requires", m.requires)
+        provides = _check_provides("provides", m.provides)
+        uses = _check_uses("uses", m.uses)
+        claims = _check_claims("claims", m.claims)
+        priority = _check_priority("priority", m.priority)
+        kwargs = _check_kwargs("kwargs", m.kwargs)
+        both = uses & claims
+        if both:
+            raise MutexError(f"Task {task} has {set(both)} in both claims and uses.", task)
+        timeout = _check_timeout("timeout", m.timeout)
+    except _meta.FieldProblem as p:
+        raise _compile_error(task, p) from None
+    requires = frozenset(requires) if requires else _NO_NAMES
+    provides = frozenset(provides) if provides else _NO_NAMES
+    uses = _shared_names(uses) if uses else _NO_NAMES
+    claims = _shared_names(claims) if claims else _NO_NAMES
     kwargs = dict(kwargs) if kwargs else _NO_KWARGS
     shared = takes_shared(task, kwargs)  # type: ignore[arg-type]
     locks = bool(uses or claims)
