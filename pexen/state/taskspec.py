@@ -204,12 +204,15 @@ def compile_task(task: object, tid: int) -> TaskSpec:
     metadata that is not a ``SchedMeta``, :class:`MutexError` for a resource in
     both ``claims`` and ``uses``.
     """
-    if not callable(task):
-        raise TypeError(f"Task {task!r} is not callable")
-    try:
-        hash(task)
-    except TypeError:
-        raise TypeError(f"Task {task!r} is not hashable") from None
+    # a plain function is callable and hashed by identity (its type cannot
+    # change that): only other callables can fail these two checks
+    if type(task) is not _FunctionType:
+        if not callable(task):
+            raise TypeError(f"Task {task!r} is not callable")
+        try:
+            hash(task)
+        except TypeError:
+            raise TypeError(f"Task {task!r} is not hashable") from None
     m = getattr(task, _META_ATTR, None)
     if m is None:
         # no metadata (the common case, looked at first): the defaults, with

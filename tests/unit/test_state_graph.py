@@ -149,9 +149,23 @@ def test_takes_shared_follows_the_signature():
     assert takes_shared(len, {})  # a builtin, positional-only
 
 
+class _UnhashableTask:
+    __hash__ = None  # type: ignore[assignment]
+
+    def __call__(self):
+        return None
+
+    def __repr__(self):
+        return "unhashable"
+
+
 def test_compile_task_validates_each_field():
     with pytest.raises(TypeError, match="not callable"):
         compile_task(42, 0)
+    with pytest.raises(TypeError, match=r"^Task unhashable is not hashable$"):
+        compile_task(_UnhashableTask(), 0)
+    with pytest.raises(TypeError, match=r"^Task \[1\] is not callable$"):
+        compile_task([1], 0)  # unhashable too: callable is checked first
 
     def mutex():
         pass
