@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import heapq
+import pickle
 import random
 
+import cloudpickle
 import pytest
 from helpers import tagged
 from specs import spec
@@ -412,14 +414,11 @@ def test_taskspec_replace_copies_every_other_field():
 
 @pytest.mark.parametrize("dumps", ["pickle", "cloudpickle"])
 def test_taskspec_pickles_with_every_field(dumps):
-    import pickle
-
-    import cloudpickle
-
     dump = pickle.dumps if dumps == "pickle" else cloudpickle.dumps
     x = 5
     func = _module_task if dumps == "pickle" else (lambda: x)
-    for uses, claims in ((frozenset("u"), frozenset()), (frozenset(), frozenset())):
+    none = frozenset()
+    for uses, claims in ((frozenset("u"), none), (none, frozenset("c")), (none, none)):
         s = TaskSpec(
             7, func, frozenset("r"), frozenset("p"), uses, claims, (2, "a"), {"k": 1}, True,
             2.5, 4,
@@ -431,7 +430,7 @@ def test_taskspec_pickles_with_every_field(dumps):
             for name in s._fields:
                 if name != "func":
                     assert getattr(back, name) == getattr(s, name), name
-            assert back.locks is bool(uses)
+            assert back.locks is bool(uses or claims)
             if dumps == "pickle":
                 assert back.func is _module_task  # by reference
             else:
