@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 import warnings
@@ -319,7 +318,7 @@ class Sched:
         """The task set as a run's table: tids 0..n-1 (renumbered after a serve)."""
         specs = list(self._tasks.values())
         if specs and specs[-1].tid != len(specs) - 1:  # tids grow: only gaps differ
-            specs = [dataclasses.replace(spec, tid=i) for i, spec in enumerate(specs)]
+            specs = [spec._replace(tid=i) for i, spec in enumerate(specs)]
             self._tasks = {spec.func: spec for spec in specs}
         self._next_tid = len(specs)
         return TaskTable(specs)

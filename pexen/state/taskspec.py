@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import inspect
 import types
-from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any, NamedTuple, Self
 
 from pexen.vocab import meta as _meta
 from pexen.vocab.errors import MutexError, SchedulerError
@@ -16,16 +15,8 @@ __all__ = ["TaskSpec", "check_priorities", "compile_task", "takes_shared"]
 _NO_KWARGS: Mapping[str, Any] = {}  # shared by every task without kwargs; never mutated
 
 
-@dataclass(frozen=True, slots=True, eq=False, init=False)
-class TaskSpec:
-    """Everything the engine needs to schedule and call one task.
-
-    ``tid`` is the task's index in its run's task table, which is also its
-    insertion order (the tie-breaker between equal priorities). ``origin``,
-    when set, is the tid of the table entry whose code this task runs (the
-    same task submitted again under a new tid): a worker process that has
-    that entry from its fork runs it from there, so nothing is pickled.
-    """
+class _TaskFields(NamedTuple):
+    """:class:`TaskSpec`'s fields, in order, typed (the tuple it is)."""
 
     tid: int
     func: Callable[..., Any]
@@ -41,12 +32,29 @@ class TaskSpec:
     #: whether the task needs any lock (derived; kept for the hot path)
     locks: bool = False
 
-    # The dataclass's own __init__ (one object.__setattr__ per field, then
-    # __post_init__) took twice as long: one is built for every task added.
-    # This one stores each field through its slot directly; ``locks`` is
-    # derived whatever is passed for it.
-    def __init__(
-        self,
+
+class TaskSpec(_TaskFields):
+    """Everything the engine needs to schedule and call one task.
+
+    ``tid`` is the task's index in its run's task table, which is also its
+    insertion order (the tie-breaker between equal priorities). ``origin``,
+    when set, is the tid of the table entry whose code this task runs (the
+    same task submitted again under a new tid): a worker process that has
+    that entry from its fork runs it from there, so nothing is pickled.
+    ``locks`` is derived, ``bool(uses or claims)``, whatever is passed.
+
+    Immutable, and equal only to itself (hashed by identity): two tasks with
+    the same fields are still two tasks. :meth:`_replace` gives a copy with
+    some fields changed (``locks`` derived again); it pickles with every field.
+    """
+
+    # A tuple, so that building one is a single C call (``_new(TaskSpec,
+    # fields)`` on the hot paths, which derive ``locks`` themselves): one is
+    # built for every task added, and a dataclass's slots took one call each.
+    __slots__ = ()
+
+    def __new__(
+        cls,
         tid: int,
         func: Callable[..., Any],
         requires: frozenset[Hashable],
@@ -59,26 +67,39 @@ class TaskSpec:
         timeout: float | None = None,
         origin: int | None = None,
         locks: bool = False,
-    ) -> None:
-        _set_tid(self, tid)
-        _set_func(self, func)
-        _set_requires(self, requires)
-        _set_provides(self, provides)
-        _set_uses(self, uses)
-        _set_claims(self, claims)
-        _set_priority(self, priority)
-        _set_kwargs(self, kwargs)
-        _set_pass_shared(self, pass_shared)
-        _set_timeout(self, timeout)
-        _set_origin(self, origin)
-        _set_locks(self, bool(uses or claims))
+    ) -> Self:
+        return _new(cls, (
+            tid, func, requires, provides, uses, claims, priority, kwargs, pass_shared, timeout,
+            origin, bool(uses or claims),
+        ))  # fmt: skip
+
+    # what namedtuple's _replace builds its copy with, so that it derives
+    # ``locks`` too (mypy rejects any classmethod override of a NamedTuple's
+    # _make, even one of the same signature)
+    @classmethod
+    def _make(cls, iterable: Iterable[Any]) -> Self:  # type: ignore[override]
+        """A spec of the fields in ``iterable``, in order (``locks`` derived)."""
+        return cls(*iterable)
+
+    # A task is itself, not the tuple of its fields: identity, as object has
+    # it. Not object's __eq__, which leaves a plain tuple of the same fields
+    # to compare them (and be equal).
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    __hash__ = object.__hash__
+
+    # nor ordered as its fields are (tasks order by priority, then tid)
+    def __lt__(self, other: object) -> bool:
+        return NotImplemented
+
+    __le__ = __gt__ = __ge__ = __lt__
 
 
-# each slot's setter (what object.__setattr__ ends in), for TaskSpec.__init__
-(
-    _set_tid, _set_func, _set_requires, _set_provides, _set_uses, _set_claims, _set_priority,
-    _set_kwargs, _set_pass_shared, _set_timeout, _set_origin, _set_locks,
-) = (TaskSpec.__dict__[name].__set__ for name in TaskSpec.__dataclass_fields__)  # fmt: skip
+_new = tuple.__new__
 
 
 def takes_shared(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> bool:
@@ -114,7 +135,8 @@ def takes_shared(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> bool:
 
 _NO_NAMES: frozenset[Hashable] = frozenset()  # shared by every task without names
 
-# each field's own check, looked up once: compile_task runs for every task
+# each field's own check and the names compile_task reads, looked up once:
+# it runs for every task
 _check_requires = _meta.CHECKS["requires"]
 _check_provides = _meta.CHECKS["provides"]
 _check_uses = _meta.CHECKS["uses"]
@@ -122,6 +144,9 @@ _check_claims = _meta.CHECKS["claims"]
 _check_kwargs = _meta.CHECKS["kwargs"]
 _check_priority = _meta.CHECKS["priority"]
 _check_timeout = _meta.CHECKS["timeout"]
+_META_ATTR = _meta.META_ATTR
+_SchedMeta = _meta.SchedMeta
+_FunctionType = types.FunctionType
 
 
 #: lock names as frozensets, one object per distinct set (see _shared_names)
@@ -179,61 +204,58 @@ def compile_task(task: object, tid: int) -> TaskSpec:
     metadata that is not a ``SchedMeta``, :class:`MutexError` for a resource in
     both ``claims`` and ``uses``.
     """
-    if not callable(task):
-        raise TypeError(f"Task {task!r} is not callable")
-    try:
-        hash(task)
-    except TypeError:
-        raise TypeError(f"Task {task!r} is not hashable") from None
-    m = getattr(task, _meta.META_ATTR, None)
-    if isinstance(m, _meta.SchedMeta):  # has_meta() and retrieve_meta() in one look-up
+    # a plain function is callable and hashed by identity (its type cannot
+    # change that): only other callables can fail these two checks
+    if type(task) is not _FunctionType:
+        if not callable(task):
+            raise TypeError(f"Task {task!r} is not callable")
         try:
-            # in this order, so that a task with several problems gets the same error
-            requires = _check_requires("requires", m.requires)
-            provides = _check_provides("provides", m.provides)
-            uses = _check_uses("uses", m.uses)
-            claims = _check_claims("claims", m.claims)
-            priority = _check_priority("priority", m.priority)
-            kwargs = _check_kwargs("kwargs", m.kwargs)
-            both = uses & claims
-            if both:
-                raise MutexError(f"Task {task} has {set(both)} in both claims and uses.", task)
-            timeout = _check_timeout("timeout", m.timeout)
-        except _meta.FieldProblem as p:
-            raise _compile_error(task, p) from None
-        requires = frozenset(requires) if requires else _NO_NAMES
-        provides = frozenset(provides) if provides else _NO_NAMES
-        uses = _shared_names(uses) if uses else _NO_NAMES
-        claims = _shared_names(claims) if claims else _NO_NAMES
-    elif m is not None:
-        raise SchedulerError(
-            f"Task {task!r}: metadata attribute is not a SchedMeta but {type(m).__name__}"
-        )
-    else:
-        # no metadata: the defaults, with nothing to check or copy; a plain
-        # function's positional parameters read here (takes_shared's fast case)
-        if type(task) is types.FunctionType and not (
+            hash(task)
+        except TypeError:
+            raise TypeError(f"Task {task!r} is not hashable") from None
+    m = getattr(task, _META_ATTR, None)
+    if m is None:
+        # no metadata (the common case, looked at first): the defaults, with
+        # nothing to check or copy; a plain function's positional parameters
+        # read here (takes_shared's fast case)
+        if type(task) is _FunctionType and not (
             hasattr(task, "__wrapped__") or hasattr(task, "__signature__")
         ):
             pass_shared = task.__code__.co_argcount > 0
         else:
             pass_shared = takes_shared(task, _NO_KWARGS)  # type: ignore[arg-type]
-        return TaskSpec(
-            tid, task, _NO_NAMES, _NO_NAMES, _NO_NAMES, _NO_NAMES, 0, _NO_KWARGS, pass_shared
-        )  # fmt: skip
+        return _new(TaskSpec, (
+            tid, task, _NO_NAMES, _NO_NAMES, _NO_NAMES, _NO_NAMES, 0, _NO_KWARGS, pass_shared,
+            None, None, False,
+        ))  # fmt: skip
+    if not isinstance(m, _SchedMeta):  # has_meta() and retrieve_meta() in one look-up
+        raise SchedulerError(
+            f"Task {task!r}: metadata attribute is not a SchedMeta but {type(m).__name__}"
+        )
+    try:
+        # in this order, so that a task with several problems gets the same error
+        requires = _check_requires("requires", m.requires)
+        provides = _check_provides("provides", m.provides)
+        uses = _check_uses("uses", m.uses)
+        claims = _check_claims("claims", m.claims)
+        priority = _check_priority("priority", m.priority)
+        kwargs = _check_kwargs("kwargs", m.kwargs)
+        both = uses & claims
+        if both:
+            raise MutexError(f"Task {task} has {set(both)} in both claims and uses.", task)
+        timeout = _check_timeout("timeout", m.timeout)
+    except _meta.FieldProblem as p:
+        raise _compile_error(task, p) from None
+    requires = frozenset(requires) if requires else _NO_NAMES
+    provides = frozenset(provides) if provides else _NO_NAMES
+    uses = _shared_names(uses) if uses else _NO_NAMES
+    claims = _shared_names(claims) if claims else _NO_NAMES
     kwargs = dict(kwargs) if kwargs else _NO_KWARGS
-    return TaskSpec(
-        tid,
-        task,
-        requires,
-        provides,
-        uses,
-        claims,
-        priority,
-        kwargs,
-        takes_shared(task, kwargs),  # type: ignore[arg-type]
-        timeout,
-    )
+    shared = takes_shared(task, kwargs)  # type: ignore[arg-type]
+    locks = bool(uses or claims)
+    return _new(TaskSpec, (
+        tid, task, requires, provides, uses, claims, priority, kwargs, shared, timeout, None, locks,
+    ))  # fmt: skip
 
 
 def check_priorities(specs: list[TaskSpec], reference: TaskSpec | None = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import multiprocessing
 import os
 import queue
@@ -347,7 +346,7 @@ def test_process_worker_runs_a_later_task_from_its_origin_without_pickling():
     report = Probe()
     try:
         [ref] = workers.launch(report, None)
-        again = dataclasses.replace(table[0], tid=1, origin=0)  # a later task, same code
+        again = table[0]._replace(tid=1, origin=0)  # a later task, same code
         table.append(again)
         ref.tell(RunTasks(((again, {"n": 1}),)))
         [out] = report.get().outcomes

@@ -8,7 +8,6 @@ come back through ``Engine.take``.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import queue
 import threading
@@ -308,7 +307,7 @@ def test_a_timed_out_task_fails_and_the_tasks_behind_it_run_on_the_replacement()
 
     # one worker, capacity 3: all three are handed to worker 0 at once
     table = [
-        dataclasses.replace(spec(0, stuck), timeout=0.05),
+        spec(0, stuck)._replace(timeout=0.05),
         spec(1, _thread_name("b", ran)),
         spec(2, _thread_name("c", ran)),
     ]

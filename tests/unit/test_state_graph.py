@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
+import pickle
 import random
 
+import cloudpickle
 import pytest
+from helpers import tagged
 from specs import spec
 
 from pexen.sched import DepcheckError, MutexError, SchedulerError, meta
@@ -149,9 +151,23 @@ def test_takes_shared_follows_the_signature():
     assert takes_shared(len, {})  # a builtin, positional-only
 
 
+class _UnhashableTask:
+    __hash__ = None  # type: ignore[assignment]
+
+    def __call__(self):
+        return None
+
+    def __repr__(self):
+        return "unhashable"
+
+
 def test_compile_task_validates_each_field():
     with pytest.raises(TypeError, match="not callable"):
         compile_task(42, 0)
+    with pytest.raises(TypeError, match=r"^Task unhashable is not hashable$"):
+        compile_task(_UnhashableTask(), 0)
+    with pytest.raises(TypeError, match=r"^Task \[1\] is not callable$"):
+        compile_task([1], 0)  # unhashable too: callable is checked first
 
     def mutex():
         pass
@@ -307,11 +323,118 @@ def test_taskspec_keeps_each_field_given_and_derives_locks():
     assert (s.tid, s.func, s.requires, s.provides, s.uses, s.claims) == (7, func, *names)
     assert (s.priority, s.kwargs, s.pass_shared, s.timeout, s.origin) == (3, {"k": 1}, True, 2.5, 4)
     assert s.locks is True  # derived from uses and claims, whatever was passed
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         s.tid = 8  # type: ignore[misc]
-    bare = dataclasses.replace(s, uses=frozenset(), claims=frozenset(), tid=9)
+    bare = s._replace(uses=frozenset(), claims=frozenset(), tid=9)
     assert (bare.tid, bare.locks, bare.func, bare.timeout) == (9, False, func, 2.5)
     assert bare != s and s == s  # a task is equal only to itself
+
+
+def _module_task(shared):
+    return shared
+
+
+def _twins() -> tuple[TaskSpec, TaskSpec]:
+    """Two specs of the very same field objects."""
+    names = frozenset({"n"})
+    a = TaskSpec(3, _module_task, names, names, names, frozenset(), 1, {}, True)
+    return a, TaskSpec(*a)
+
+
+def test_taskspec_is_equal_and_hashed_only_as_itself():
+    a, b = _twins()
+    assert tuple(a) == tuple(b)  # the same fields...
+    assert a != b and (a == b) is False  # ...are still two tasks
+    assert a == a and (a != a) is False
+    assert a != tuple(a) and tuple(a) != a and (tuple(a) == a) is False
+    assert [*a] != [a] and a != [*a]
+    assert hash(a) == object.__hash__(a) != hash(b)
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(tuple(a))  # fields alone are not hashable (kwargs is a dict): never used
+    assert len({a, b}) == 2 and {a: 1, b: 2}[a] == 1
+    assert a in [b, a] and [b].count(a) == 0 and a not in (b,)
+    for op in ("<", "<=", ">", ">="):  # nor ordered by its fields
+        with pytest.raises(TypeError, match="not supported between instances of 'TaskSpec'"):
+            eval(f"a {op} b")
+
+
+def test_taskspec_is_immutable():
+    s, _ = _twins()
+    for name in s._fields:
+        with pytest.raises(AttributeError):
+            setattr(s, name, None)
+        with pytest.raises(AttributeError):
+            delattr(s, name)
+    with pytest.raises(AttributeError):
+        s.extra = 1  # type: ignore[attr-defined]
+    assert not hasattr(s, "__dict__")
+    assert s.uses == {"n"} and s.priority == 1  # untouched
+
+
+def test_taskspec_takes_keywords_and_defaults():
+    names = frozenset({"c"})
+    s = TaskSpec(
+        tid=1, func=_module_task, requires=frozenset(), provides=frozenset(), uses=frozenset(),
+        claims=names, priority=None, kwargs={"k": 2}, pass_shared=False, origin=0,
+    )  # fmt: skip
+    assert (s.tid, s.claims, s.priority, s.kwargs, s.timeout, s.origin) == (
+        1, names, None, {"k": 2}, None, 0,
+    )  # fmt: skip
+    assert TaskSpec(0, _module_task, *[frozenset()] * 4, 0, {}, False).timeout is None
+    assert repr(s).startswith("TaskSpec(tid=1, func=<function _module_task")
+    assert "claims=frozenset({'c'})" in repr(s) and repr(s).endswith("locks=True)")
+
+
+def test_taskspec_derives_locks_however_built():
+    none = frozenset()
+    free = TaskSpec(0, _module_task, none, none, none, none, 0, {}, False, locks=True)
+    assert free.locks is False  # passed True, but nothing to lock
+    assert TaskSpec(0, _module_task, none, none, frozenset("u"), none, 0, {}, False).locks is True
+    assert TaskSpec(0, _module_task, none, none, none, frozenset("c"), 0, {}, False).locks is True
+    assert free._replace(claims=frozenset("c")).locks is True
+    assert free._replace(claims=frozenset("c"))._replace(claims=none).locks is False
+    assert free._replace(tid=4, locks=True).locks is False
+    assert TaskSpec._make([*free[:4], frozenset("u"), *free[5:]]).locks is True
+    with pytest.raises(ValueError, match="unexpected field names"):
+        free._replace(name="x")
+    # compiled: with and without metadata
+    assert compile_task(_module_task, 0).locks is False
+    assert compile_task(tagged("u", lambda: 0, uses=["u"]), 0).locks is True
+    assert compile_task(tagged("c", lambda: 0, claims=["c"]), 0).locks is True
+    assert compile_task(tagged("r", lambda: 0, requires=["r"]), 0).locks is False
+
+
+def test_taskspec_replace_copies_every_other_field():
+    s, _ = _twins()
+    t = s._replace(tid=9, origin=3)
+    assert type(t) is TaskSpec and t is not s and s.tid == 3 and s.origin is None
+    assert (t.tid, t.origin) == (9, 3)
+    assert t[1:-2] == s[1:-2] and t.locks is s.locks is True
+
+
+@pytest.mark.parametrize("dumps", ["pickle", "cloudpickle"])
+def test_taskspec_pickles_with_every_field(dumps):
+    dump = pickle.dumps if dumps == "pickle" else cloudpickle.dumps
+    x = 5
+    func = _module_task if dumps == "pickle" else (lambda: x)
+    none = frozenset()
+    for uses, claims in ((frozenset("u"), none), (none, frozenset("c")), (none, none)):
+        s = TaskSpec(
+            7, func, frozenset("r"), frozenset("p"), uses, claims, (2, "a"), {"k": 1}, True,
+            2.5, 4,
+        )  # fmt: skip
+        for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+            back = pickle.loads(dump(s, protocol))
+            assert type(back) is TaskSpec and back is not s
+            assert back._fields == s._fields
+            for name in s._fields:
+                if name != "func":
+                    assert getattr(back, name) == getattr(s, name), name
+            assert back.locks is bool(uses or claims)
+            if dumps == "pickle":
+                assert back.func is _module_task  # by reference
+            else:
+                assert back.func is not func and back.func() == x  # by value
 
 
 def test_readyqueue_keeps_its_order_when_priorities_stop_being_ints():
