@@ -213,7 +213,8 @@ class Planner(PassiveActor):
     # path reads a dozen attributes per message). A subclass's own go in the
     # __dict__ the base class has.
     __slots__ = (
-        "_ahead", "_behind", "_cancel_event", "_capacity", "_chaining", "_events",
+        "_ahead", "_behind", "_cancel_event", "_capacity", "_chained_out", "_chaining",
+        "_events",
         "_failed_provider", "_finished", "_forfeited", "_forget", "_granted", "_graph", "_handed",
         "_held_forever", "_keep_open", "_last_ended", "_late", "_lazy", "_lock_since",
         "_lock_waiting", "_mailbox", "_most", "_out", "_pending_shared", "_phase", "_policy",
@@ -282,6 +283,11 @@ class Planner(PassiveActor):
         # chained task -> what providers that ended since it was handed out
         # merged (its dict, should it come back); none for most chains
         self._late: dict[int, dict[str, Any]] = {}
+        # chained task -> its TaskHandedOut, held until it is sure to run (its
+        # provider ended with deps_ok, or it ended itself) and dropped should
+        # it come back: observers never see a task handed out that is then
+        # skipped (observed runs only)
+        self._chained_out: dict[int, TaskHandedOut] = {}
         self._finished = 0
         self._skipped = 0
         self._results: list[TaskRes] = []  # to post once the next tasks are out
@@ -534,6 +540,10 @@ class Planner(PassiveActor):
         self._finished += 1
         events = self._events
         if events is not None:
+            if self._chained_out:
+                handed = self._chained_out.pop(tid, None)
+                if handed is not None:  # it ended still chained (its worker was lost)
+                    events.append(handed)
             self._observe_end(spec, outcome, out, now, events)
         if spec.requires:
             self._graph.forget(spec)
@@ -837,6 +847,8 @@ class Planner(PassiveActor):
                 if chained is None:
                     break
                 batches.setdefault(index, []).append(self._hand_out(chained, now, worker))
+                if self._events is not None:  # its TaskHandedOut waits for its provider
+                    self._chained_out[chained] = self._events.pop()
                 ahead[chained] = tail
                 behind[tail] = chained
                 if chained_by is None:
@@ -928,6 +940,9 @@ class Planner(PassiveActor):
         if outcome.deps_ok:
             del ahead[chained]  # it runs: a task like any handed out
             self._late.pop(chained, None)
+            handed = self._chained_out.pop(chained, None)
+            if handed is not None:
+                self._events.append(handed)  # type: ignore[union-attr]
             # its dict as the worker starts it, should it be handed out again
             self._out[chained][2].update(outcome.shared)
             return
@@ -944,6 +959,7 @@ class Planner(PassiveActor):
         before = self._ahead.pop(tid)
         if self._behind.get(before) == tid:
             del self._behind[before]
+        self._chained_out.pop(tid, None)  # it was not handed out, as observers see it
         out = self._move(tid, _WAITING_DEPS if self._graph.is_blocked(tid) else _READY)
         assert out is not None
         shared = out[2]
@@ -1020,6 +1036,9 @@ class Planner(PassiveActor):
         """A :class:`TaskSkipped` for each task of the run that did not end."""
         assert self._events is not None
         events, specs = self._events, self._specs
+        for handed in self._chained_out.values():  # still chained: out, as status() says
+            events.append(handed)
+        self._chained_out.clear()
         left = list(self._state)
         if ended.cancelled or ended.error is not None:
             why = "the run was cancelled" if ended.cancelled else f"the run failed: {ended.error!r}"
