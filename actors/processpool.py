@@ -63,6 +63,9 @@ class ProcessWorkerSet:
         self._procs: list[tuple[int, Connection, int | None]] = []
         self._generation = [0] * workers
         self._timed_out: dict[int, int] = {}  # index -> tid killed for its timeout
+        # outcomes read from a socket and not yet told to the planner (the
+        # reader, one thread at a time, sets it): settle waits for them too
+        self._reading = False
         self._refs: list[ProcessWorker] = []
         self._report_to: Reporter  # set by launch, before any report
         self._reader: ReaderThread | None = None  # reads the processes' sockets
@@ -101,12 +104,14 @@ class ProcessWorkerSet:
         return self._slots.get(index)
 
     def settle(self, timeout: float) -> None:
-        """Return once no outcome sent is left unread, or after ``timeout`` s (rule 7).
+        """Return once every outcome sent was read and told to the planner, or
+        after ``timeout`` s (rule 7).
 
         Called by a cancel, from any thread: it only looks at the sockets
-        (a poll that does not wait), the reader (the caller's thread, or the
-        reader thread) reads them. A worker process starts a task chained
-        behind another right after sending that one's outcome, so without
+        (a poll that does not wait) and at whether the reader (the caller's
+        thread, or the reader thread) is between a read and its tell. A
+        worker process starts a task chained behind another right after
+        sending that one's outcome, so without
         this a cancel prompted by the second task's start could find the
         first one's outcome unread, and its result lost.
         """
@@ -119,7 +124,10 @@ class ProcessWorkerSet:
             sockets.register(fd, select.POLLIN)
         deadline = time.monotonic() + timeout
         delay = 0.0001
-        while sockets.poll(0) and time.monotonic() < deadline:
+        # unread, or read and on their way to the planner (a poll alone missed
+        # those: the cancel then reached the planner first, and their results
+        # were lost)
+        while (self._reading or sockets.poll(0)) and time.monotonic() < deadline:
             time.sleep(delay)  # the reader is at it: it reads each within microseconds
             delay = min(delay * 2, 0.005)
 
@@ -159,13 +167,17 @@ class ProcessWorkerSet:
                 self._reader.modify(conn.fileno(), selectors.EVENT_READ)
         if mask & selectors.EVENT_READ:
             # what worker ``index`` sent (once per task: inlined); None: it died
+            self._reading = True
             try:
-                outcomes = frames.read()
-            except OSError:
-                outcomes = None
-            if outcomes:  # TaskDone(index, ...) without its Python-level __new__
-                self._report_to.tell(_new_tuple(TaskDone, (index, tuple(outcomes))))
-            elif outcomes is None:
+                try:
+                    outcomes = frames.read()
+                except OSError:
+                    outcomes = None
+                if outcomes:  # TaskDone(index, ...) without its Python-level __new__
+                    self._report_to.tell(_new_tuple(TaskDone, (index, tuple(outcomes))))
+            finally:
+                self._reading = False
+            if outcomes is None:
                 self._reader.remove(conn.fileno())
                 replacement = self._replace(index)
                 if replacement is not None:

@@ -258,6 +258,51 @@ def test_a_cancel_as_a_chained_task_starts_still_gives_its_providers_result(tmp_
     assert [r.task for r in got if r.task is not a] in ([], [b])  # b: killed, if reported
 
 
+def test_a_cancel_waits_for_outcomes_read_but_not_yet_planned(tmp_path, monkeypatch):
+    # as above, with the reader slowed down between reading the provider's
+    # outcome and telling the planner (where a thread switch can land): the
+    # socket is then empty, and the cancel must still wait for that outcome
+    from actors import wire
+
+    read = wire.OutcomeReader.read
+
+    def slow_read(self: Any) -> Any:
+        outcomes = read(self)
+        if outcomes:
+            time.sleep(0.02)  # within the engine's settle time (50 ms)
+        return outcomes
+
+    monkeypatch.setattr(wire.OutcomeReader, "read", slow_read)
+    fifo = tmp_path / "started"
+    os.mkfifo(fifo)
+    a = tagged("a", lambda: "from a", provides=["x"])
+
+    def b(*, fifo: str) -> None:
+        with open(fifo, "w") as f:
+            f.write("started\n")
+        time.sleep(30)  # killed with its process by the cancel
+
+    tagged("b", b, requires=["x"], kwargs={"fifo": str(fifo)})
+    s = sched.Sched([a, b])
+
+    def cancel_once_b_runs() -> None:
+        with open(fifo) as f:  # blocks until b runs
+            if f.readline() == "started\n":
+                s.cancel()
+
+    canceller = threading.Thread(target=cancel_once_b_runs)
+    canceller.start()
+    try:
+        with recorded_warnings():
+            got = list(s.run(new_pool("process", workers=1)))
+    finally:
+        if canceller.is_alive():
+            with open(fifo, "w") as f:
+                f.write("\n")
+        canceller.join()
+    assert (a, "from a", None) in [(r.task, r.ret, r.excinfo) for r in got]
+
+
 # -- property: chaining never changes what tasks see --------------------------
 
 NAMES = tuple(f"n{i}" for i in range(6))
