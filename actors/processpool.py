@@ -111,9 +111,9 @@ class ProcessWorkerSet:
         (a poll that does not wait) and at whether the reader (the caller's
         thread, or the reader thread) is between a read and its tell. A
         worker process starts a task chained behind another right after
-        sending that one's outcome, so without
-        this a cancel prompted by the second task's start could find the
-        first one's outcome unread, and its result lost.
+        sending that one's outcome, so without this a cancel prompted by the
+        second task's start could find the first one's outcome unread, and
+        its result lost.
         """
         with self._lock:
             if self._closing:
