@@ -223,10 +223,11 @@ def test_a_task_with_another_provider_still_to_end_is_not_chained():
     assert got[b].ret in ({"a": True}, {"other": True}, {"a": True, "other": True})
 
 
-def test_a_cancel_as_a_chained_task_starts_still_gives_its_providers_result(tmp_path):
-    # the worker process starts the chained task right after sending its
-    # provider's outcome: a cancel prompted by that start must find that
-    # outcome, read before the run ends (the engine's cancel settles first)
+def _cancel_as_the_chained_task_starts(tmp_path: Any) -> tuple[Any, Any, list[Any]]:
+    """Run a, and b chained behind it; cancel from another thread once b runs.
+
+    Returns ``(a, b, results)``.
+    """
     fifo = tmp_path / "started"
     os.mkfifo(fifo)
     a = tagged("a", lambda: "from a", provides=["x"])
@@ -254,6 +255,14 @@ def test_a_cancel_as_a_chained_task_starts_still_gives_its_providers_result(tmp_
             with open(fifo, "w") as f:
                 f.write("\n")
         canceller.join()
+    return a, b, got
+
+
+def test_a_cancel_as_a_chained_task_starts_still_gives_its_providers_result(tmp_path):
+    # the worker process starts the chained task right after sending its
+    # provider's outcome: a cancel prompted by that start must find that
+    # outcome, read before the run ends (the engine's cancel settles first)
+    a, b, got = _cancel_as_the_chained_task_starts(tmp_path)
     assert (a, "from a", None) in [(r.task, r.ret, r.excinfo) for r in got]
     assert [r.task for r in got if r.task is not a] in ([], [b])  # b: killed, if reported
 
@@ -273,33 +282,7 @@ def test_a_cancel_waits_for_outcomes_read_but_not_yet_planned(tmp_path, monkeypa
         return outcomes
 
     monkeypatch.setattr(wire.OutcomeReader, "read", slow_read)
-    fifo = tmp_path / "started"
-    os.mkfifo(fifo)
-    a = tagged("a", lambda: "from a", provides=["x"])
-
-    def b(*, fifo: str) -> None:
-        with open(fifo, "w") as f:
-            f.write("started\n")
-        time.sleep(30)  # killed with its process by the cancel
-
-    tagged("b", b, requires=["x"], kwargs={"fifo": str(fifo)})
-    s = sched.Sched([a, b])
-
-    def cancel_once_b_runs() -> None:
-        with open(fifo) as f:  # blocks until b runs
-            if f.readline() == "started\n":
-                s.cancel()
-
-    canceller = threading.Thread(target=cancel_once_b_runs)
-    canceller.start()
-    try:
-        with recorded_warnings():
-            got = list(s.run(new_pool("process", workers=1)))
-    finally:
-        if canceller.is_alive():
-            with open(fifo, "w") as f:
-                f.write("\n")
-        canceller.join()
+    a, _, got = _cancel_as_the_chained_task_starts(tmp_path)
     assert (a, "from a", None) in [(r.task, r.ret, r.excinfo) for r in got]
 
 
